@@ -1,0 +1,61 @@
+package apispec
+
+import "fmt"
+
+// Throttle is a token bucket: a steady rate in requests per second and a burst.
+type Throttle struct {
+	RateLimit  float64
+	BurstLimit int
+}
+
+// UsagePlan throttles and meters each API key.
+type UsagePlan struct {
+	Throttle
+	QuotaPerDay int
+}
+
+// Limits are the throttles of one stage. The CDK stack writes them into the
+// REST API and the local gateway enforces them with the same numbers.
+type Limits struct {
+	// Stage applies to every method of the stage.
+	Stage Throttle
+	// Purchase applies to POST /sales/{saleId}/orders: the burst path.
+	Purchase Throttle
+	// App is the mobile app's usage plan, keyed by x-api-key.
+	App UsagePlan
+	// WAFRateLimit is the per-IP request count the WebACL allows in any
+	// 5-minute window (AWS minimum is 10).
+	WAFRateLimit int
+}
+
+// PurchaseRoute identifies the route that Limits.Purchase throttles.
+const PurchaseRoute = "POST /sales/{saleId}/orders"
+
+// Stages are the deployable stages; "dev" is also what the local stack runs.
+var Stages = map[string]Limits{
+	// dev sits well below the account default (10,000 rps, 5,000 burst) so a
+	// developer's load test cannot starve other APIs in the account.
+	"dev": {
+		Stage:        Throttle{RateLimit: 2000, BurstLimit: 1000},
+		Purchase:     Throttle{RateLimit: 1000, BurstLimit: 500},
+		App:          UsagePlan{Throttle: Throttle{RateLimit: 1500, BurstLimit: 750}, QuotaPerDay: 5_000_000},
+		WAFRateLimit: 2000,
+	},
+	// prod takes the whole regional default for the sale; see docs/capacity.md
+	// for how these follow from the shard count.
+	"prod": {
+		Stage:        Throttle{RateLimit: 10000, BurstLimit: 5000},
+		Purchase:     Throttle{RateLimit: 8000, BurstLimit: 4000},
+		App:          UsagePlan{Throttle: Throttle{RateLimit: 9000, BurstLimit: 4500}, QuotaPerDay: 100_000_000},
+		WAFRateLimit: 3000,
+	},
+}
+
+// LimitsFor returns the limits of a stage, or an error naming the known ones.
+func LimitsFor(stage string) (Limits, error) {
+	l, ok := Stages[stage]
+	if !ok {
+		return Limits{}, fmt.Errorf("unknown stage %q (want dev or prod)", stage)
+	}
+	return l, nil
+}

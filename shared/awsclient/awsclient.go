@@ -1,0 +1,115 @@
+// Package awsclient builds the SDK clients every process uses, in AWS or
+// against the local emulators, from one place.
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"flashsale/shared/schema"
+)
+
+// Settings says where the tables and queues are. Empty endpoints mean AWS.
+type Settings struct {
+	DynamoDBEndpoint string
+	SQSEndpoint      string
+	SalesTable       string
+	OrdersTable      string
+	OrdersQueueURL   string
+	FIFOGroups       int
+	// MaxAttempts bounds SDK retries. The purchase path keeps it low: retries
+	// amplify load during a burst and the client gets a 503 with Retry-After.
+	MaxAttempts int
+}
+
+// FromEnv reads Settings from the environment the CDK stack (or the local
+// stack) sets.
+func FromEnv() (Settings, error) {
+	s := Settings{
+		DynamoDBEndpoint: os.Getenv(schema.EnvDynamoDBEndpoint),
+		SQSEndpoint:      os.Getenv(schema.EnvSQSEndpoint),
+		SalesTable:       os.Getenv(schema.EnvSalesTable),
+		OrdersTable:      os.Getenv(schema.EnvOrdersTable),
+		OrdersQueueURL:   os.Getenv(schema.EnvOrdersQueueURL),
+		FIFOGroups:       schema.DefaultFIFOGroups,
+		MaxAttempts:      2,
+	}
+	if v := os.Getenv(schema.EnvFIFOGroups); v != "" {
+		g, err := strconv.Atoi(v)
+		if err != nil || g < 1 {
+			return s, fmt.Errorf("%s=%q: want a positive integer", schema.EnvFIFOGroups, v)
+		}
+		s.FIFOGroups = g
+	}
+	if s.SalesTable == "" || s.OrdersTable == "" {
+		return s, fmt.Errorf("%s and %s must be set", schema.EnvSalesTable, schema.EnvOrdersTable)
+	}
+	return s, nil
+}
+
+// Environ is the inverse of FromEnv, for starting local processes.
+func (s Settings) Environ() []string {
+	return []string{
+		schema.EnvDynamoDBEndpoint + "=" + s.DynamoDBEndpoint,
+		schema.EnvSQSEndpoint + "=" + s.SQSEndpoint,
+		schema.EnvSalesTable + "=" + s.SalesTable,
+		schema.EnvOrdersTable + "=" + s.OrdersTable,
+		schema.EnvOrdersQueueURL + "=" + s.OrdersQueueURL,
+		schema.EnvFIFOGroups + "=" + strconv.Itoa(s.FIFOGroups),
+	}
+}
+
+// Local reports whether the settings point at emulators.
+func (s Settings) Local() bool { return s.DynamoDBEndpoint != "" || s.SQSEndpoint != "" }
+
+// LoadConfig loads the AWS config once per process. Against emulators it uses
+// static dummy credentials and never reads the machine's AWS profile, so a
+// local run can never reach a real account.
+func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{}
+	if s.MaxAttempts > 0 {
+		opts = append(opts, config.WithRetryMaxAttempts(s.MaxAttempts))
+	}
+	if s.Local() {
+		opts = append(opts,
+			config.WithRegion("us-east-1"),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
+			config.WithSharedConfigProfile(""),
+			config.WithSharedConfigFiles([]string{}),
+			config.WithSharedCredentialsFiles([]string{}),
+		)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
+	}
+	return cfg, nil
+}
+
+// DynamoDB returns a client for the settings' endpoint.
+func DynamoDB(cfg aws.Config, s Settings) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if s.DynamoDBEndpoint != "" {
+			o.BaseEndpoint = aws.String(s.DynamoDBEndpoint)
+			// DynamoDB Local's error responses carry a wrong CRC32.
+			o.DisableValidateResponseChecksum = true
+		}
+	})
+}
+
+// SQS returns a client for the settings' endpoint.
+func SQS(cfg aws.Config, s Settings) *sqs.Client {
+	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if s.SQSEndpoint != "" {
+			o.BaseEndpoint = aws.String(s.SQSEndpoint)
+		}
+	})
+}
