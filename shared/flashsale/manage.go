@@ -1,0 +1,147 @@
+package flashsale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// SaleView is a sale as GET /sales/{id} shows it.
+type SaleView struct {
+	SaleState
+	Status SaleStatus
+	// Remaining is approximate: the sum of the shards, cached about a second.
+	Remaining int64
+}
+
+// GetSale answers GET /sales/{id}.
+// Errors: ErrSaleNotFound, ErrUnavailable.
+func (s *Service) GetSale(ctx context.Context, saleID string) (SaleView, error) {
+	if !ValidID(saleID) {
+		return SaleView{}, ErrSaleNotFound
+	}
+	st, e, err := s.sale(ctx, saleID)
+	if err != nil {
+		return SaleView{}, s.unavailable(err, "read sale %s", saleID)
+	}
+	now := s.now()
+	e.mu.Lock()
+	remaining, fresh := e.remaining, !e.remainingAt.IsZero() && now.Sub(e.remainingAt) < s.cacheTTL
+	e.mu.Unlock()
+	if !fresh {
+		shards, err := s.store.Available(ctx, st.Sale)
+		if err != nil {
+			return SaleView{}, s.unavailable(err, "read shards of %s", saleID)
+		}
+		remaining = 0
+		for _, n := range shards {
+			remaining += n
+		}
+		e.mu.Lock()
+		e.remaining, e.remainingAt = remaining, now
+		e.mu.Unlock()
+	}
+	return SaleView{SaleState: st, Status: st.StatusAt(now, e.soldOut() || remaining == 0), Remaining: remaining}, nil
+}
+
+// CreateSale validates and stores a new sale with its stock split over shards.
+// Errors: *InputError, ErrSaleExists, ErrUnavailable.
+func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
+	sale, err := n.Build()
+	if err != nil {
+		return SaleView{}, err
+	}
+	if err := s.store.CreateSale(ctx, sale, SplitStock(sale.Stock, sale.Shards)); err != nil {
+		return SaleView{}, s.unavailable(err, "create sale %s", sale.ID)
+	}
+	s.forget(sale.ID)
+	return s.GetSale(ctx, sale.ID)
+}
+
+// Restock adds units to a sale (an admin action) and counts them as loaded.
+// Errors: *InputError, ErrSaleNotFound, ErrUnavailable.
+func (s *Service) Restock(ctx context.Context, saleID string, qty int64) (SaleView, error) {
+	if qty < 1 || qty > MaxStock {
+		return SaleView{}, &InputError{Code: "invalid_quantity", Field: "quantity",
+			Message: fmt.Sprintf("quantity must be an integer between 1 and %d", MaxStock)}
+	}
+	st, _, err := s.sale(ctx, saleID)
+	if err != nil {
+		return SaleView{}, s.unavailable(err, "read sale %s", saleID)
+	}
+	if err := s.store.AddStock(ctx, saleID, s.pick(st.Shards), qty); err != nil {
+		return SaleView{}, s.unavailable(err, "restock %s", saleID)
+	}
+	s.forget(saleID)
+	return s.GetSale(ctx, saleID)
+}
+
+// GetOrder answers GET /orders/{id} for its owner; anyone else gets
+// ErrOrderNotFound. The status reads as expired once the order is past due.
+// Errors: ErrOrderNotFound, ErrUnavailable.
+func (s *Service) GetOrder(ctx context.Context, userID, orderID string) (Order, error) {
+	ref, err := s.locate(ctx, orderID)
+	if err != nil {
+		return Order{}, err
+	}
+	o, err := s.store.Order(ctx, ref)
+	if err != nil {
+		return Order{}, s.unavailable(err, "read order %s", orderID)
+	}
+	if o.UserID != userID || o.Status == OrderPending {
+		return Order{}, ErrOrderNotFound
+	}
+	o.Status = o.StatusAt(s.now())
+	return o, nil
+}
+
+// CancelOrder cancels a reserved order of its owner and puts the units back
+// on sale.
+// Errors: ErrOrderNotFound, ErrOrderNotReserved, ErrUnavailable.
+func (s *Service) CancelOrder(ctx context.Context, userID, orderID string) (Order, error) {
+	ref, err := s.locate(ctx, orderID)
+	if err != nil {
+		return Order{}, err
+	}
+	o, err := s.store.Release(ctx, ref, userID, OrderCancelled, s.now())
+	if err != nil {
+		return Order{}, s.unavailable(err, "cancel %s", orderID)
+	}
+	if err := s.restock(ctx, ref, o.Quantity); err != nil {
+		// The cancel stands; the units come back with settlement's repair.
+		s.log.ErrorContext(ctx, "restock after cancel failed", "orderId", orderID, "err", err)
+	}
+	return o, nil
+}
+
+// restock returns a released order's units exactly once: the conditional
+// MarkRestocked picks the one caller that may add them to a shard. A crash
+// between the two leaves a leak that Audit finds, never a double return.
+func (s *Service) restock(ctx context.Context, ref OrderRef, qty int64) error {
+	if err := s.store.MarkRestocked(ctx, ref, s.now()); err != nil {
+		if errors.Is(err, ErrNotPending) {
+			return nil
+		}
+		return fmt.Errorf("mark %s restocked: %w", ref.OrderID, err)
+	}
+	if err := s.store.ReturnStock(ctx, ref.SaleID, ref.Bucket, qty); err != nil {
+		return fmt.Errorf("return %d units of %s: %w", qty, ref.OrderID, err)
+	}
+	return nil
+}
+
+// locate finds where an order lives from its ID.
+func (s *Service) locate(ctx context.Context, orderID string) (OrderRef, error) {
+	saleID, err := ParseOrderID(orderID)
+	if err != nil {
+		return OrderRef{}, ErrOrderNotFound
+	}
+	st, _, err := s.sale(ctx, saleID)
+	if errors.Is(err, ErrSaleNotFound) {
+		return OrderRef{}, ErrOrderNotFound
+	}
+	if err != nil {
+		return OrderRef{}, s.unavailable(err, "read sale %s", saleID)
+	}
+	return RefOf(st.Sale, orderID), nil
+}

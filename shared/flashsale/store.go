@@ -1,0 +1,112 @@
+package flashsale
+
+import (
+	"context"
+	"time"
+)
+
+// IdempotencyRecord is what a user's Idempotency-Key remembers: the order it
+// created and the exact 202 body, replayed byte for byte. It expires 24 h
+// after creation.
+type IdempotencyRecord struct {
+	UserID   string
+	Key      string
+	SaleID   string
+	Quantity int64
+	OrderID  string
+	Receipt  []byte
+}
+
+// Reservation is the first write of a purchase: the idempotency record, the
+// user's claim against the per-user limit and the order as a pending hold,
+// written atomically before any stock is taken.
+type Reservation struct {
+	Order  Order // Status OrderPending
+	Bucket int
+	Key    string
+	// Receipt is the 202 body, fixed before any write so every replay matches.
+	Receipt []byte
+	// Limit is the sale's per-user limit; the claim may not exceed it.
+	Limit int64
+	// KeyExpiresAt is when the idempotency record may be deleted.
+	KeyExpiresAt time.Time
+}
+
+// Store is the persistence port. Every method is one conditional write or one
+// consistent read unless it says otherwise; none retries on a failed condition.
+type Store interface {
+	// CreateSale stores a new sale and preloads its stock shards.
+	// Errors: ErrSaleExists.
+	CreateSale(ctx context.Context, s Sale, shardStock []int64) error
+	// Sale reads a sale and its counters (strongly consistent).
+	// Errors: ErrSaleNotFound.
+	Sale(ctx context.Context, saleID string) (SaleState, error)
+	// Available reads every shard's units; a missing shard counts as 0.
+	Available(ctx context.Context, s Sale) ([]int64, error)
+	// TakeStock takes qty units from one shard if it holds at least qty.
+	// Errors: a *ShortError (errors.Is ErrShardShort) saying what is left.
+	TakeStock(ctx context.Context, saleID string, shard int, qty int64) error
+	// ReturnStock puts qty units back into one shard, then clears the sale's
+	// sold-out mark and bumps its epoch.
+	ReturnStock(ctx context.Context, saleID string, shard int, qty int64) error
+	// MarkSoldOut sets the sold-out mark if the sale's epoch is still epoch.
+	// Errors: ErrEpochChanged.
+	MarkSoldOut(ctx context.Context, saleID string, epoch int64) error
+	// AddStock is an admin restock: one shard and the sale's loaded count grow
+	// by qty together, atomically, and the sold-out mark is cleared.
+	// Errors: ErrSaleNotFound.
+	AddStock(ctx context.Context, saleID string, shard int, qty int64) error
+
+	// Reserve writes a Reservation atomically.
+	// Errors: a *KeyTakenError (errors.Is ErrKeyTaken) carrying the existing
+	// record when the user already used the key; ErrLimitReached when the
+	// claim would exceed the limit.
+	Reserve(ctx context.Context, r Reservation) error
+	// Accept turns a pending hold into a reserved order.
+	// Errors: ErrNotPending when it is not pending (or gone).
+	Accept(ctx context.Context, ref OrderRef) error
+	// Abort undoes a pending Reservation: it deletes the hold and the
+	// idempotency record and gives the claim back, atomically.
+	// Errors: ErrNotPending when the hold is not pending (or gone).
+	Abort(ctx context.Context, ref OrderRef, userID, key string, qty int64) error
+	// IdempotencyRecord reads a user's key.
+	// Errors: ErrOrderNotFound when there is none.
+	IdempotencyRecord(ctx context.Context, userID, key string) (IdempotencyRecord, error)
+	// Order reads one order (strongly consistent).
+	// Errors: ErrOrderNotFound.
+	Order(ctx context.Context, ref OrderRef) (Order, error)
+	// Release moves a reserved order to status (expired or cancelled), marks
+	// its units due for restock and gives the user's claim back, atomically.
+	// For a cancel, userID must own it and it must not have expired at now;
+	// for an expiry, it must have expired at now.
+	// Errors: ErrOrderNotFound (also for someone else's order),
+	// ErrOrderNotReserved.
+	Release(ctx context.Context, ref OrderRef, userID string, to OrderStatus, now time.Time) (Order, error)
+	// MarkRestocked clears an order's restock-due mark and records when; the
+	// caller returns the units right after. Exactly one caller wins.
+	// Errors: ErrNotPending when no restock is due.
+	MarkRestocked(ctx context.Context, ref OrderRef, now time.Time) error
+	// SaleOrders reads every order and hold of a sale, strongly consistent.
+	SaleOrders(ctx context.Context, s Sale) ([]Order, error)
+	// Claim reads how many units a user holds in a sale.
+	Claim(ctx context.Context, saleID, userID string) (int64, error)
+}
+
+// ShortError reports how many units a shard had when a take failed.
+type ShortError struct{ Available int64 }
+
+func (e *ShortError) Error() string { return ErrShardShort.Error() }
+func (e *ShortError) Unwrap() error { return ErrShardShort }
+
+// KeyTakenError carries the record that already holds an idempotency key.
+type KeyTakenError struct{ Record IdempotencyRecord }
+
+func (e *KeyTakenError) Error() string { return ErrKeyTaken.Error() }
+func (e *KeyTakenError) Unwrap() error { return ErrKeyTaken }
+
+// OrderQueue buffers accepted orders for the order writer.
+type OrderQueue interface {
+	// Enqueue sends one order message, deduplicated by order ID, in the
+	// user's message group. An error means it may or may not have been sent.
+	Enqueue(ctx context.Context, orderID, userID string, body []byte) error
+}
