@@ -94,22 +94,23 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	return cfg, nil
 }
 
-// DynamoDB returns a client for the settings' endpoint.
-func DynamoDB(cfg aws.Config, s Settings) *dynamodb.Client {
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+// DynamoDB returns a client for the settings' endpoint; extra options (a
+// counting HTTP client in tests) apply last.
+func DynamoDB(cfg aws.Config, s Settings, extra ...func(*dynamodb.Options)) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
 		if s.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(s.DynamoDBEndpoint)
 			// DynamoDB Local's error responses carry a wrong CRC32.
 			o.DisableValidateResponseChecksum = true
 		}
-	})
+	}}, extra...)...)
 }
 
-// SQS returns a client for the settings' endpoint.
-func SQS(cfg aws.Config, s Settings) *sqs.Client {
-	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+// SQS returns a client for the settings' endpoint; extra options apply last.
+func SQS(cfg aws.Config, s Settings, extra ...func(*sqs.Options)) *sqs.Client {
+	return sqs.NewFromConfig(cfg, append([]func(*sqs.Options){func(o *sqs.Options) {
 		if s.SQSEndpoint != "" {
 			o.BaseEndpoint = aws.String(s.SQSEndpoint)
 		}
-	})
+	}}, extra...)...)
 }

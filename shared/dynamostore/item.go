@@ -96,6 +96,7 @@ type orderItem struct {
 	PersistedAtMs int64  `dynamodbav:"persistedAtMs,omitempty"`
 	RestockDue    bool   `dynamodbav:"restockDue,omitempty"`
 	RestockedAtMs int64  `dynamodbav:"restockedAtMs,omitempty"`
+	AbortedAtMs   int64  `dynamodbav:"abortedAtMs,omitempty"`
 }
 
 func toOrderItem(o flashsale.Order, bucket int) orderItem {
@@ -104,6 +105,7 @@ func toOrderItem(o flashsale.Order, bucket int) orderItem {
 		UserID: o.UserID, Quantity: o.Quantity, AmountCents: o.AmountCents, Currency: o.Currency,
 		Status: string(o.Status), CreatedAtMs: o.CreatedAt.UnixMilli(), ExpiresAtMs: o.ExpiresAt.UnixMilli(),
 		PaidAtMs: msOrZero(o.PaidAt), RestockDue: o.RestockDue, RestockedAtMs: msOrZero(o.RestockedAt),
+		AbortedAtMs: msOrZero(o.AbortedAt),
 	}
 }
 
@@ -113,6 +115,7 @@ func (it orderItem) order() flashsale.Order {
 		AmountCents: it.AmountCents, Currency: it.Currency, Status: flashsale.OrderStatus(it.Status),
 		CreatedAt: fromMs(it.CreatedAtMs), ExpiresAt: fromMs(it.ExpiresAtMs), PaidAt: fromMs(it.PaidAtMs),
 		Persisted: it.PersistedAtMs != 0, RestockDue: it.RestockDue, RestockedAt: fromMs(it.RestockedAtMs),
+		AbortedAt: fromMs(it.AbortedAtMs),
 	}
 }
 

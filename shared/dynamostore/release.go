@@ -22,7 +22,7 @@ func (s *Store) Release(ctx context.Context, ref flashsale.OrderRef, userID stri
 		return flashsale.Order{}, err
 	}
 	cancel := to == flashsale.OrderCancelled
-	if cancel && (o.UserID != userID || o.Status == flashsale.OrderPending) {
+	if cancel && (o.UserID != userID || o.Status == flashsale.OrderPending || o.Status == flashsale.OrderAborted) {
 		return flashsale.Order{}, flashsale.ErrOrderNotFound
 	}
 	expired := now.After(o.ExpiresAt)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -362,15 +363,21 @@ func statusValues() map[string]types.AttributeValue {
 	}
 }
 
-// Abort deletes a pending hold and its key and gives the claim back.
-func (s *Store) Abort(ctx context.Context, ref flashsale.OrderRef, userID, idemKeyValue string, qty int64) error {
+// Abort marks a pending hold aborted, deletes its key and gives the claim
+// back, in one transaction.
+func (s *Store) Abort(ctx context.Context, ref flashsale.OrderRef, userID, idemKeyValue string, qty int64, now time.Time) error {
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{
-			TableName:                 &s.orders,
-			Key:                       key2(bucketKey(ref.SaleID, ref.Bucket), orderSK(ref.OrderID)),
-			ConditionExpression:       aws.String("#st = :pending"),
-			ExpressionAttributeNames:  map[string]string{"#st": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pending": &types.AttributeValueMemberS{Value: string(flashsale.OrderPending)}},
+		{Update: &types.Update{
+			TableName:                &s.orders,
+			Key:                      key2(bucketKey(ref.SaleID, ref.Bucket), orderSK(ref.OrderID)),
+			UpdateExpression:         aws.String("SET #st = :aborted, abortedAtMs = :now"),
+			ConditionExpression:      aws.String("#st = :pending"),
+			ExpressionAttributeNames: map[string]string{"#st": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pending": &types.AttributeValueMemberS{Value: string(flashsale.OrderPending)},
+				":aborted": &types.AttributeValueMemberS{Value: string(flashsale.OrderAborted)},
+				":now":     num(now.UnixMilli()),
+			},
 		}},
 		{Delete: &types.Delete{
 			TableName:                 &s.orders,

@@ -88,7 +88,7 @@ func (s *Service) GetOrder(ctx context.Context, userID, orderID string) (Order, 
 	if err != nil {
 		return Order{}, s.unavailable(err, "read order %s", orderID)
 	}
-	if o.UserID != userID || o.Status == OrderPending {
+	if o.UserID != userID || o.Status == OrderPending || o.Status == OrderAborted {
 		return Order{}, ErrOrderNotFound
 	}
 	o.Status = o.StatusAt(s.now())
@@ -144,4 +144,17 @@ func (s *Service) locate(ctx context.Context, orderID string) (OrderRef, error) 
 		return OrderRef{}, s.unavailable(err, "read sale %s", saleID)
 	}
 	return RefOf(st.Sale, orderID), nil
+}
+
+// LookupSale returns the cached view of a sale, without touching stock.
+// Errors: ErrSaleNotFound, ErrUnavailable.
+func (s *Service) LookupSale(ctx context.Context, saleID string) (SaleState, error) {
+	if !ValidID(saleID) {
+		return SaleState{}, ErrSaleNotFound
+	}
+	st, _, err := s.sale(ctx, saleID)
+	if err != nil {
+		return SaleState{}, s.unavailable(err, "read sale %s", saleID)
+	}
+	return st, nil
 }

@@ -17,6 +17,10 @@ const (
 	OrderPaid      OrderStatus = "paid"
 	OrderExpired   OrderStatus = "expired"
 	OrderCancelled OrderStatus = "cancelled"
+	// OrderAborted is internal too: a hold whose purchase failed and was
+	// compensated. It stays as a tombstone so audits know its units may be
+	// on their way back.
+	OrderAborted OrderStatus = "aborted"
 )
 
 // Holds reports whether units of an order in this status are held (not on sale).
@@ -46,6 +50,8 @@ type Order struct {
 	// when the units are returned; RestockedAt records that return.
 	RestockDue  bool
 	RestockedAt time.Time
+	// AbortedAt is when a pending hold was aborted.
+	AbortedAt time.Time
 }
 
 // StatusAt is the status clients see: a reserved order past its expiry reads

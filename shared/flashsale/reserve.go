@@ -120,7 +120,7 @@ func (s *Service) Reserve(ctx context.Context, req ReserveRequest) (ReserveResul
 		return ReserveResult{}, s.unavailable(err, "reserve %s", orderID)
 	}
 	undoReservation := func(why string) error {
-		err := s.store.Abort(ctx, ref, req.UserID, req.Key, req.Quantity)
+		err := s.store.Abort(ctx, ref, req.UserID, req.Key, req.Quantity, s.now())
 		if err != nil && !errors.Is(err, ErrNotPending) {
 			s.log.ErrorContext(ctx, "compensation failed; settlement will abort the stale hold",
 				"why", why, "saleId", st.ID, "orderId", orderID, "err", err)
@@ -174,7 +174,7 @@ func (s *Service) Reserve(ctx context.Context, req ReserveRequest) (ReserveResul
 // order writer took it, the order stands and is accepted.
 func (s *Service) settled(ctx context.Context, ref OrderRef, receipt []byte, cause error) (ReserveResult, error) {
 	o, err := s.store.Order(ctx, ref)
-	if err == nil && o.Status != OrderPending {
+	if err == nil && o.Status != OrderPending && o.Status != OrderAborted {
 		return ReserveResult{Receipt: receipt}, nil
 	}
 	return ReserveResult{}, s.unavailable(cause, "accept %s", ref.OrderID)
@@ -223,6 +223,9 @@ func (s *Service) replay(ctx context.Context, sale Sale, req ReserveRequest, rec
 	for {
 		o, err := s.store.Order(ctx, ref)
 		switch {
+		case err == nil && o.Status == OrderAborted:
+			// The first request failed and gave the key back; so may we.
+			return ReserveResult{}, fmt.Errorf("%w: the first request with this key failed", ErrUnavailable)
 		case err == nil && o.Status != OrderPending:
 			return ReserveResult{Receipt: rec.Receipt, Replayed: true}, nil
 		case err != nil && !errors.Is(err, ErrOrderNotFound):

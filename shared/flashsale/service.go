@@ -22,12 +22,12 @@ type Service struct {
 	pick  func(n int) int
 	log   *slog.Logger
 
-	cacheTTL    time.Duration
-	replayWait  time.Duration
-	replayPoll  time.Duration
-	staleAfter  time.Duration
-	salesMu     sync.Mutex
-	sales       map[string]*saleEntry
+	cacheTTL   time.Duration
+	replayWait time.Duration
+	replayPoll time.Duration
+	staleAfter time.Duration
+	salesMu    sync.Mutex
+	sales      map[string]*saleEntry
 }
 
 // Option configures a Service.

@@ -65,10 +65,11 @@ type Store interface {
 	// Accept turns a pending hold into a reserved order.
 	// Errors: ErrNotPending when it is not pending (or gone).
 	Accept(ctx context.Context, ref OrderRef) error
-	// Abort undoes a pending Reservation: it deletes the hold and the
-	// idempotency record and gives the claim back, atomically.
+	// Abort undoes a pending Reservation: it marks the hold aborted (at now),
+	// deletes the idempotency record so the key can be used again, and gives
+	// the claim back, atomically.
 	// Errors: ErrNotPending when the hold is not pending (or gone).
-	Abort(ctx context.Context, ref OrderRef, userID, key string, qty int64) error
+	Abort(ctx context.Context, ref OrderRef, userID, key string, qty int64, now time.Time) error
 	// IdempotencyRecord reads a user's key.
 	// Errors: ErrOrderNotFound when there is none.
 	IdempotencyRecord(ctx context.Context, userID, key string) (IdempotencyRecord, error)

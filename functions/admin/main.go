@@ -1,0 +1,14 @@
+// Command admin is the admin Lambda. It only wires: app.MustFromEnv builds the
+// clients, service and handlers once per container, outside the handler.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/app"
+)
+
+func main() {
+	lambda.Start(app.MustFromEnv(apispec.FunctionAdmin).Handlers[apispec.FunctionAdmin])
+}

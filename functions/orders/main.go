@@ -1,0 +1,14 @@
+// Command orders is the orders Lambda. It only wires: app.MustFromEnv builds the
+// clients, service and handlers once per container, outside the handler.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/app"
+)
+
+func main() {
+	lambda.Start(app.MustFromEnv(apispec.FunctionOrders).Handlers[apispec.FunctionOrders])
+}

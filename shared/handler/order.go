@@ -1,0 +1,76 @@
+package handler
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/flashsale"
+)
+
+// orderJSON is an order as its owner sees it.
+type orderJSON struct {
+	OrderID     string `json:"orderId"`
+	SaleID      string `json:"saleId"`
+	Status      string `json:"status"`
+	Quantity    int64  `json:"quantity"`
+	AmountCents int64  `json:"amountCents"`
+	Currency    string `json:"currency"`
+	ExpiresAt   string `json:"expiresAt"`
+	PaidAt      string `json:"paidAt,omitempty"`
+}
+
+func orderView(o flashsale.Order) orderJSON {
+	v := orderJSON{
+		OrderID: o.ID, SaleID: o.SaleID, Status: string(o.Status), Quantity: o.Quantity,
+		AmountCents: o.AmountCents, Currency: o.Currency, ExpiresAt: flashsale.FormatTime(o.ExpiresAt),
+	}
+	if !o.PaidAt.IsZero() {
+		v.PaidAt = flashsale.FormatTime(o.PaidAt)
+	}
+	return v
+}
+
+var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$`)
+
+// Routes is a function's dispatch table: "METHOD /resource" to handler.
+type Routes map[string]Func
+
+// Serve dispatches on the request's method and resource template.
+func (r Routes) Serve(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if h, ok := r[req.HTTPMethod+" "+req.Resource]; ok {
+		return h(ctx, req)
+	}
+	return Fail(ctx, slog.Default(), req, errMethodNotAllowed), nil
+}
+
+// NewOrders serves GET and DELETE /orders/{orderId} for the order's owner.
+// Extra routes (the payment webhook) are merged in by the caller.
+func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
+	type action func(ctx context.Context, userID, orderID string) (flashsale.Order, error)
+	serve := func(act action) Func {
+		return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			caller, err := callerOf(req)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			id := req.PathParameters["orderId"]
+			if !orderIDPattern.MatchString(id) {
+				return events.APIGatewayProxyResponse{}, &flashsale.InputError{Code: "invalid_orderId", Field: "orderId",
+					Message: "orderId is malformed"}
+			}
+			o, err := act(ctx, caller.UserID, id)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			return JSON(http.StatusOK, orderView(o)), nil
+		})
+	}
+	return Routes{
+		"GET /orders/{orderId}":    serve(svc.GetOrder),
+		"DELETE /orders/{orderId}": serve(svc.CancelOrder),
+	}
+}

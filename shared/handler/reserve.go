@@ -1,0 +1,72 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/flashsale"
+)
+
+var integerLiteral = regexp.MustCompile(`^-?[0-9]+$`)
+
+// NewReserve serves POST /sales/{saleId}/orders, checking in the contract's
+// order: auth, unknown sale, key, body, then the service's own checks.
+func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
+	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		caller, err := callerOf(req)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		saleID, err := pathID(req, "saleId")
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		if _, err := svc.LookupSale(ctx, saleID); err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		key := header(req, "Idempotency-Key")
+		if !flashsale.ValidID(key) {
+			return events.APIGatewayProxyResponse{}, &flashsale.InputError{Code: "invalid_idempotency_key",
+				Field: "Idempotency-Key", Message: "header Idempotency-Key must be 1-64 characters of [A-Za-z0-9_-]"}
+		}
+		qty, err := decodeQuantity(req)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		res, err := svc.Reserve(ctx, flashsale.ReserveRequest{SaleID: saleID, UserID: caller.UserID, Key: key, Quantity: qty})
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		resp := Raw(http.StatusAccepted, "application/json", res.Receipt)
+		if res.Replayed {
+			resp.Headers["Idempotent-Replayed"] = "true"
+		}
+		return resp, nil
+	})
+}
+
+// decodeQuantity reads {"quantity":N}, where N must be a plain integer
+// literal: 1.0, 1e3, "1" and numbers beyond int64 are all invalid.
+func decodeQuantity(req events.APIGatewayProxyRequest) (int64, error) {
+	var in struct {
+		Quantity json.RawMessage `json:"quantity"`
+	}
+	if err := decodeJSON(req, &in); err != nil {
+		return 0, err
+	}
+	bad := &flashsale.InputError{Code: "invalid_quantity", Field: "quantity", Message: "quantity must be a positive integer"}
+	if !integerLiteral.Match(in.Quantity) {
+		return 0, bad
+	}
+	q, err := strconv.ParseInt(string(in.Quantity), 10, 64)
+	if err != nil || q < 1 {
+		return 0, bad
+	}
+	return q, nil
+}

@@ -1,0 +1,118 @@
+// Package handler turns API Gateway proxy events into service calls and
+// domain results into HTTP answers. Handlers are thin: decode, call one
+// service method, map the outcome through one table.
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/flashsale"
+)
+
+// Func is an API Gateway proxy handler.
+type Func = func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// outcome is one row of the error table.
+type outcome struct {
+	status int
+	code   string
+}
+
+// errorTable maps each domain error to its HTTP status and code. Clients see
+// the domain error's message; anything not listed is an internal error.
+var errorTable = []struct {
+	err error
+	outcome
+}{
+	{flashsale.ErrSaleNotFound, outcome{http.StatusNotFound, "sale_not_found"}},
+	{flashsale.ErrOrderNotFound, outcome{http.StatusNotFound, "order_not_found"}},
+	{flashsale.ErrSaleExists, outcome{http.StatusConflict, "sale_exists"}},
+	{flashsale.ErrSaleNotOpen, outcome{http.StatusForbidden, "sale_not_open"}},
+	{flashsale.ErrSaleClosed, outcome{http.StatusGone, "sale_closed"}},
+	{flashsale.ErrSoldOut, outcome{http.StatusGone, "sold_out"}},
+	{flashsale.ErrLimitReached, outcome{http.StatusConflict, "limit_reached"}},
+	{flashsale.ErrOrderNotReserved, outcome{http.StatusConflict, "order_not_reserved"}},
+	{flashsale.ErrKeyReused, outcome{http.StatusUnprocessableEntity, "idempotency_key_reused"}},
+	{flashsale.ErrInProgress, outcome{http.StatusServiceUnavailable, "request_in_progress"}},
+	{flashsale.ErrUnavailable, outcome{http.StatusServiceUnavailable, "unavailable"}},
+	{flashsale.ErrForbidden, outcome{http.StatusForbidden, "forbidden"}},
+	{errUnauthorized, outcome{http.StatusUnauthorized, "unauthorized"}},
+	{errBodyTooLarge, outcome{http.StatusRequestEntityTooLarge, "body_too_large"}},
+	{errMethodNotAllowed, outcome{http.StatusNotFound, "not_found"}},
+}
+
+var (
+	errUnauthorized     = errors.New("missing or invalid credentials")
+	errBodyTooLarge     = errors.New("request body exceeds 10 KB")
+	errMethodNotAllowed = errors.New("no such resource")
+)
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// Fail answers an error: a domain error with its status, code and message,
+// anything else as a logged 500 with a generic message.
+func Fail(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyRequest, err error) events.APIGatewayProxyResponse {
+	var body errorBody
+	status := http.StatusInternalServerError
+	var in *flashsale.InputError
+	if errors.As(err, &in) {
+		status = http.StatusBadRequest
+		body.Error.Code, body.Error.Message, body.Error.Field = in.Code, in.Message, in.Field
+	} else {
+		body.Error.Code, body.Error.Message = "internal_error", "internal error"
+		for _, row := range errorTable {
+			if errors.Is(err, row.err) {
+				status, body.Error.Code, body.Error.Message = row.status, row.code, row.err.Error()
+				break
+			}
+		}
+	}
+	// Client errors are routine (a sell-out answers thousands of 410s a
+	// second), so they log at debug; server errors at error.
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if log.Enabled(ctx, level) {
+		log.Log(ctx, level, "request failed", "requestId", req.RequestContext.RequestID,
+			"route", req.HTTPMethod+" "+req.Resource, "saleId", req.PathParameters["saleId"],
+			"orderId", req.PathParameters["orderId"], "status", status, "code", body.Error.Code, "err", err)
+	}
+	resp := JSON(status, body)
+	if status == http.StatusServiceUnavailable {
+		resp.Headers["Retry-After"] = "1"
+	}
+	return resp
+}
+
+// JSON answers v encoded as JSON.
+func JSON(status int, v any) events.APIGatewayProxyResponse {
+	b, err := json.Marshal(v)
+	if err != nil { // only our own view types are encoded; a failure is a bug
+		b = []byte(`{"error":{"code":"internal_error","message":"internal error"}}`)
+		status = http.StatusInternalServerError
+	}
+	return Raw(status, "application/json", b)
+}
+
+// Raw answers a body as is.
+func Raw(status int, contentType string, body []byte) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{
+		StatusCode: status,
+		Headers:    map[string]string{"Content-Type": contentType, "Content-Length": strconv.Itoa(len(body))},
+		Body:       string(body),
+	}
+}

@@ -1,0 +1,63 @@
+package handler
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/flashsale"
+)
+
+// saleJSON is a sale as GET /sales/{saleId} shows it.
+type saleJSON struct {
+	SaleID     string `json:"saleId"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"priceCents"`
+	Currency   string `json:"currency"`
+	StartsAt   string `json:"startsAt"`
+	EndsAt     string `json:"endsAt"`
+	Status     string `json:"status"`
+	Remaining  int64  `json:"remaining"`
+}
+
+// adminSaleJSON adds what only admins see.
+type adminSaleJSON struct {
+	saleJSON
+	Stock                int64 `json:"stock"`
+	PerUserLimit         int64 `json:"perUserLimit"`
+	PaymentWindowSeconds int64 `json:"paymentWindowSeconds"`
+	Shards               int   `json:"shards"`
+}
+
+func saleView(v flashsale.SaleView) saleJSON {
+	return saleJSON{
+		SaleID: v.ID, Name: v.Name, PriceCents: v.PriceCents, Currency: v.Currency,
+		StartsAt: flashsale.FormatTime(v.StartsAt), EndsAt: flashsale.FormatTime(v.EndsAt),
+		Status: string(v.Status), Remaining: v.Remaining,
+	}
+}
+
+func adminSaleView(v flashsale.SaleView) adminSaleJSON {
+	return adminSaleJSON{
+		saleJSON: saleView(v), Stock: v.Loaded, PerUserLimit: v.PerUserLimit,
+		PaymentWindowSeconds: int64(v.PaymentWindow / time.Second), Shards: v.Shards,
+	}
+}
+
+// NewSaleInfo serves GET /sales/{saleId}.
+func NewSaleInfo(svc *flashsale.Service, log *slog.Logger) Func {
+	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		id, err := pathID(req, "saleId")
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		v, err := svc.GetSale(ctx, id)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		return JSON(http.StatusOK, saleView(v)), nil
+	})
+}
