@@ -54,6 +54,23 @@ type OrderMessage struct {
 // Errors: ErrSaleNotFound, *InputError, ErrSaleNotOpen, ErrSaleClosed,
 // ErrSoldOut, ErrLimitReached, ErrKeyReused, ErrInProgress, ErrUnavailable.
 func (s *Service) Reserve(ctx context.Context, req ReserveRequest) (ReserveResult, error) {
+	// A request that finds its key held by a first request which then failed
+	// runs again from the top: the key is free, and the answer is its own.
+	for attempt := 0; ; attempt++ {
+		res, err := s.reserve(ctx, req)
+		if !errors.Is(err, errKeyFreed) {
+			return res, err
+		}
+		if attempt == 2 {
+			return ReserveResult{}, ErrInProgress
+		}
+	}
+}
+
+// errKeyFreed says the first request with the key failed and released it.
+var errKeyFreed = errors.New("the first request with this key failed")
+
+func (s *Service) reserve(ctx context.Context, req ReserveRequest) (ReserveResult, error) {
 	st, e, err := s.sale(ctx, req.SaleID)
 	if err != nil {
 		return ReserveResult{}, s.unavailable(err, "read sale %s", req.SaleID)
@@ -224,8 +241,7 @@ func (s *Service) replay(ctx context.Context, sale Sale, req ReserveRequest, rec
 		o, err := s.store.Order(ctx, ref)
 		switch {
 		case err == nil && o.Status == OrderAborted:
-			// The first request failed and gave the key back; so may we.
-			return ReserveResult{}, fmt.Errorf("%w: the first request with this key failed", ErrUnavailable)
+			return ReserveResult{}, errKeyFreed
 		case err == nil && o.Status != OrderPending:
 			return ReserveResult{Receipt: rec.Receipt, Replayed: true}, nil
 		case err != nil && !errors.Is(err, ErrOrderNotFound):
