@@ -305,7 +305,7 @@ func (s *Store) Reserve(ctx context.Context, r flashsale.Reservation) error {
 			TableName:           &s.orders,
 			Key:                 key2(claimKey(o.SaleID, o.UserID), claimSK),
 			UpdateExpression:    aws.String("SET held = if_not_exists(held, :zero) + :q"),
-			ConditionExpression: aws.String("attribute_not_exists(held) OR held <= :max"),
+			ConditionExpression: aws.String("(attribute_not_exists(held) AND :zero <= :max) OR held <= :max"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":zero": num(0), ":q": num(o.Quantity), ":max": num(r.Limit - o.Quantity),
 			},

@@ -1,0 +1,150 @@
+// Package memstore implements flashsale.Store and flashsale.OrderQueue in
+// memory, for handler tests and Go benchmarks. It follows the DynamoDB
+// adapter's semantics item for item (shards, orders under buckets,
+// idempotency records, claims); shared/flashsale/storetest holds both to the
+// same contract.
+//
+// One mutex guards everything: each method is one short critical section, so
+// every write is trivially atomic, and nothing here is hot enough for finer
+// locking to pay for its complexity.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"flashsale/shared/flashsale"
+)
+
+type shardRef struct {
+	saleID string
+	shard  int
+}
+
+type keyRef struct{ userID, key string }
+
+type claimRef struct{ saleID, userID string }
+
+// Store is the in-memory adapter. The zero value is not usable; call New.
+type Store struct {
+	mu     sync.Mutex
+	sales  map[string]flashsale.SaleState
+	shards map[shardRef]int64
+	// orders holds each sale's orders and holds by their full ref, so a
+	// lookup under the wrong bucket misses, as it does in DynamoDB.
+	orders map[string]map[flashsale.OrderRef]flashsale.Order
+	keys   map[keyRef]flashsale.IdempotencyRecord
+	claims map[claimRef]int64
+}
+
+var _ flashsale.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		sales:  map[string]flashsale.SaleState{},
+		shards: map[shardRef]int64{},
+		orders: map[string]map[flashsale.OrderRef]flashsale.Order{},
+		keys:   map[keyRef]flashsale.IdempotencyRecord{},
+		claims: map[claimRef]int64{},
+	}
+}
+
+// CreateSale stores the sale with Loaded = Stock and preloads shard k with
+// shardStock[k].
+func (s *Store) CreateSale(_ context.Context, sale flashsale.Sale, shardStock []int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sales[sale.ID]; ok {
+		return flashsale.ErrSaleExists
+	}
+	s.sales[sale.ID] = flashsale.SaleState{Sale: sale, Loaded: sale.Stock}
+	for k, n := range shardStock {
+		s.shards[shardRef{sale.ID, k}] = n
+	}
+	return nil
+}
+
+// Sale reads a sale and its counters.
+func (s *Store) Sale(_ context.Context, saleID string) (flashsale.SaleState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.sales[saleID]
+	if !ok {
+		return flashsale.SaleState{}, flashsale.ErrSaleNotFound
+	}
+	return st, nil
+}
+
+// Available reads shards 0..sale.Shards-1; a missing shard counts as 0.
+func (s *Store) Available(_ context.Context, sale flashsale.Sale) ([]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int64, sale.Shards)
+	for k := range out {
+		out[k] = s.shards[shardRef{sale.ID, k}]
+	}
+	return out, nil
+}
+
+// TakeStock takes qty units from a shard that holds at least qty.
+func (s *Store) TakeStock(_ context.Context, saleID string, shard int, qty int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref := shardRef{saleID, shard}
+	have, ok := s.shards[ref]
+	if !ok || have < qty {
+		return &flashsale.ShortError{Available: have}
+	}
+	s.shards[ref] = have - qty
+	return nil
+}
+
+// ReturnStock adds qty units to a shard (creating it if missing), then clears
+// the sale's sold-out mark and bumps its epoch. Like the DynamoDB adapter it
+// returns the units even when the sale is unknown, then reports
+// ErrSaleNotFound.
+func (s *Store) ReturnStock(_ context.Context, saleID string, shard int, qty int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shards[shardRef{saleID, shard}] += qty
+	st, ok := s.sales[saleID]
+	if !ok {
+		return fmt.Errorf("return stock to %s: %w", saleID, flashsale.ErrSaleNotFound)
+	}
+	st.SoldOut = false
+	st.Epoch++
+	s.sales[saleID] = st
+	return nil
+}
+
+// MarkSoldOut sets the sold-out mark if the sale's epoch is still epoch.
+func (s *Store) MarkSoldOut(_ context.Context, saleID string, epoch int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.sales[saleID]
+	if !ok || st.Epoch != epoch {
+		return flashsale.ErrEpochChanged
+	}
+	st.SoldOut = true
+	s.sales[saleID] = st
+	return nil
+}
+
+// AddStock grows one shard and the sale's loaded count together, bumps the
+// epoch and clears the sold-out mark.
+func (s *Store) AddStock(_ context.Context, saleID string, shard int, qty int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.sales[saleID]
+	if !ok {
+		return flashsale.ErrSaleNotFound
+	}
+	st.Loaded += qty
+	st.Epoch++
+	st.SoldOut = false
+	s.sales[saleID] = st
+	s.shards[shardRef{saleID, shard}] += qty
+	return nil
+}
