@@ -1,0 +1,418 @@
+// Package gateway is the local stand-in for the deployed REST API: it serves
+// the routes of apispec with the same throttles, a Cognito-style authorizer,
+// API-key usage plan, and hands the same events.APIGatewayProxyRequest to the
+// same handler code the Lambdas run.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"golang.org/x/time/rate"
+
+	"flashsale/shared/apispec"
+)
+
+// DefaultAddr is where `flashsale dev` serves the gateway.
+const DefaultAddr = "127.0.0.1:3000"
+
+// Handler is a Lambda proxy-integration handler (the same type as
+// app.APIHandler).
+type Handler = func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// Authorizer verifies an Authorization header value and returns the claims as
+// API Gateway flattens them. devauth.Verifier implements it. Errors mean 401.
+type Authorizer interface {
+	Verify(authorization string) (map[string]string, error)
+}
+
+// Config configures a Gateway.
+type Config struct {
+	// Routes is the route table, normally apispec.Routes.
+	Routes []apispec.Route
+	// Handlers maps Route.Function to its handler. A route whose function has
+	// no handler is not served: it answers 403 like an unknown route.
+	Handlers map[string]Handler
+	// Verifier authorizes AuthCognito routes; required if any is served.
+	Verifier Authorizer
+	// Limits are the stage, method and usage-plan throttles. A zero RateLimit
+	// switches that level off.
+	Limits apispec.Limits
+	// APIKeys are the usage plan's valid x-api-key values.
+	APIKeys []string
+	// Stage names the stage in requestContext.stage; empty means "local".
+	Stage string
+	// Logger receives one record per request (Debug, or Info with
+	// LogRequests) and handler failures (Error); nil means slog.Default().
+	Logger *slog.Logger
+	// LogRequests logs every request at Info instead of Debug.
+	LogRequests bool
+	// Now is the clock for throttling and request times; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is an http.Handler that behaves like the deployed REST API.
+type Gateway struct {
+	router   *router
+	verifier Authorizer
+	stage    *rate.Limiter
+	purchase *rate.Limiter
+	keys     map[string]*planKey
+	stageNm  string
+	log      *slog.Logger
+	logLevel slog.Level
+	now      func() time.Time
+
+	idPrefix [8]byte
+	idSeq    atomic.Uint64
+}
+
+// New builds a Gateway from cfg.
+func New(cfg Config) (*Gateway, error) {
+	g := &Gateway{
+		router:   newRouter(cfg.Routes, cfg.Handlers),
+		verifier: cfg.Verifier,
+		stage:    newLimiter(cfg.Limits.Stage),
+		purchase: newLimiter(cfg.Limits.Purchase),
+		keys:     make(map[string]*planKey, len(cfg.APIKeys)),
+		stageNm:  cfg.Stage,
+		log:      cfg.Logger,
+		logLevel: slog.LevelDebug,
+		now:      cfg.Now,
+	}
+	if g.stageNm == "" {
+		g.stageNm = "local"
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if cfg.LogRequests {
+		g.logLevel = slog.LevelInfo
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	for _, k := range cfg.APIKeys {
+		if k == "" {
+			return nil, errors.New("gateway: empty API key")
+		}
+		g.keys[k] = &planKey{limiter: newLimiter(cfg.Limits.App.Throttle), quota: cfg.Limits.App.QuotaPerDay}
+	}
+	for _, res := range g.router.resources {
+		for _, r := range res.methods {
+			if r.Auth == apispec.AuthCognito && g.verifier == nil {
+				return nil, fmt.Errorf("gateway: %s %s needs a Verifier", r.Method, r.Path)
+			}
+		}
+	}
+	rand.Read(g.idPrefix[:]) // never fails (crypto/rand panics instead)
+	return g, nil
+}
+
+// Gateway answers of its own, in API Gateway's shape, with the x-amzn-ErrorType
+// API Gateway sends alongside.
+type gatewayError struct {
+	status    int
+	errorType string
+	body      string
+}
+
+var (
+	errMissingToken = gatewayError{http.StatusForbidden, "MissingAuthenticationTokenException", `{"message":"Missing Authentication Token"}`}
+	errUnauthorized = gatewayError{http.StatusUnauthorized, "UnauthorizedException", `{"message":"Unauthorized"}`}
+	errForbidden    = gatewayError{http.StatusForbidden, "ForbiddenException", `{"message":"Forbidden"}`}
+	errThrottled    = gatewayError{http.StatusTooManyRequests, "TooManyRequestsException", `{"message":"Too Many Requests"}`}
+	errQuota        = gatewayError{http.StatusTooManyRequests, "LimitExceededException", `{"message":"Limit Exceeded"}`}
+	errLambda       = gatewayError{http.StatusBadGateway, "InternalServerErrorException", `{"message":"Internal server error"}`}
+	// The deployed API accepts 10 MB and lets the handler middleware answer
+	// 413 body_too_large; the gateway must stop reading at the handler's limit,
+	// so it gives that same answer itself and clients see one contract.
+	errTooLarge = gatewayError{http.StatusRequestEntityTooLarge, "", fmt.Sprintf(
+		`{"error":{"code":"body_too_large","message":"request body exceeds %d bytes"}}`, apispec.MaxBodyBytes)}
+)
+
+// ServeHTTP runs one request through the stages API Gateway applies, in its
+// order: route match, stage and method throttles, authorizer, API key and
+// usage plan, then the integration (the handler).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := g.now()
+	reqID := g.requestID()
+	status := g.serve(w, r, start, reqID)
+	if g.log.Enabled(r.Context(), g.logLevel) {
+		g.log.LogAttrs(r.Context(), g.logLevel, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Duration("latency", g.now().Sub(start)),
+			slog.String("requestId", reqID))
+	}
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, reqID string) int {
+	rt, params, ok := g.router.match(r.Method, r.URL.EscapedPath())
+	if !ok {
+		return g.fail(w, reqID, errMissingToken)
+	}
+	if !allow(g.stage, now) || (rt.purchase && !allow(g.purchase, now)) {
+		return g.fail(w, reqID, errThrottled)
+	}
+	if r.ContentLength > apispec.MaxBodyBytes {
+		return g.fail(w, reqID, errTooLarge)
+	}
+	var authorizer map[string]any
+	if rt.Auth == apispec.AuthCognito {
+		claims, err := g.verifier.Verify(r.Header.Get("Authorization"))
+		if err != nil {
+			return g.fail(w, reqID, errUnauthorized)
+		}
+		// A fresh map per request: the verifier's is shared through its cache.
+		m := make(map[string]any, len(claims))
+		for k, v := range claims {
+			m[k] = v
+		}
+		authorizer = map[string]any{"claims": m}
+	}
+	var apiKey string
+	if rt.APIKeyRequired {
+		apiKey = r.Header.Get("X-Api-Key")
+		k := g.keys[apiKey]
+		if k == nil {
+			return g.fail(w, reqID, errForbidden)
+		}
+		switch k.take(now) {
+		case planThrottled:
+			return g.fail(w, reqID, errThrottled)
+		case planQuotaExceeded:
+			return g.fail(w, reqID, errQuota)
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, apispec.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return g.fail(w, reqID, errTooLarge)
+		}
+		return g.fail(w, reqID, gatewayError{http.StatusBadRequest, "BadRequestException", `{"message":"Could not read request body"}`})
+	}
+
+	req := g.event(r, rt, params, body, now, reqID, apiKey, authorizer)
+	ctx := lambdacontext.NewContext(r.Context(), &lambdacontext.LambdaContext{AwsRequestID: reqID})
+	resp, err := g.invoke(ctx, rt, req)
+	if err != nil {
+		g.log.LogAttrs(ctx, slog.LevelError, "handler failed",
+			slog.String("function", rt.Function), slog.String("requestId", reqID), slog.Any("err", err))
+		return g.fail(w, reqID, errLambda)
+	}
+	return g.write(w, reqID, resp)
+}
+
+// invoke calls the handler, turning a panic into an error as a crashed Lambda
+// turns into a 502.
+func (g *Gateway) invoke(ctx context.Context, rt *route, req events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s panicked: %v", rt.Function, p)
+		}
+	}()
+	resp, err = rt.handler(ctx, req)
+	if err != nil {
+		return resp, fmt.Errorf("%s: %w", rt.Function, err)
+	}
+	if resp.StatusCode < 100 || resp.StatusCode > 599 {
+		return resp, fmt.Errorf("%s: malformed Lambda proxy response: status %d", rt.Function, resp.StatusCode)
+	}
+	return resp, nil
+}
+
+// event builds the request the way the REST API's Lambda proxy integration does.
+func (g *Gateway) event(r *http.Request, rt *route, params map[string]string, body []byte, now time.Time,
+	reqID, apiKey string, authorizer map[string]any) events.APIGatewayProxyRequest {
+	// Go drops Host from the header map; API Gateway passes it on.
+	r.Header.Set("Host", r.Host)
+	headers := make(map[string]string, len(r.Header))
+	for k, vs := range r.Header {
+		headers[k] = vs[len(vs)-1] // API Gateway keeps the last of repeated headers
+	}
+	// API Gateway sends null, not {}, when there is no query string.
+	var query map[string]string
+	var mq map[string][]string
+	if r.URL.RawQuery != "" {
+		mq = r.URL.Query()
+		query = make(map[string]string, len(mq))
+		for k, vs := range mq {
+			query[k] = vs[len(vs)-1]
+		}
+	}
+	req := events.APIGatewayProxyRequest{
+		Resource:                        rt.Path,
+		Path:                            r.URL.Path,
+		HTTPMethod:                      r.Method,
+		Headers:                         headers,
+		MultiValueHeaders:               r.Header, // http.Header is a map[string][]string; no copy needed
+		QueryStringParameters:           query,
+		MultiValueQueryStringParameters: mq,
+		PathParameters:                  params,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			AccountID:        "000000000000",
+			APIID:            "local",
+			ResourceID:       rt.Path,
+			Stage:            g.stageNm,
+			DomainName:       r.Host,
+			RequestID:        reqID,
+			Protocol:         r.Proto,
+			ResourcePath:     rt.Path,
+			Path:             "/" + g.stageNm + r.URL.Path,
+			HTTPMethod:       r.Method,
+			RequestTime:      now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			RequestTimeEpoch: now.UnixMilli(),
+			Authorizer:       authorizer,
+			Identity: events.APIGatewayRequestIdentity{
+				SourceIP:  sourceIP(r.RemoteAddr),
+				UserAgent: r.UserAgent(),
+				APIKey:    apiKey,
+			},
+		},
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			req.Body = string(body)
+		} else {
+			req.Body = base64.StdEncoding.EncodeToString(body)
+			req.IsBase64Encoded = true
+		}
+	}
+	return req
+}
+
+func sourceIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}
+
+// write sends a handler's proxy response. Multi-value headers come first and
+// single-value ones fill in names the former lack, as API Gateway merges them.
+func (g *Gateway) write(w http.ResponseWriter, reqID string, resp events.APIGatewayProxyResponse) int {
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			g.log.Error("handler returned bad base64 body", "requestId", reqID, "err", err)
+			return g.fail(w, reqID, errLambda)
+		}
+	}
+	h := w.Header()
+	for k, vs := range resp.MultiValueHeaders {
+		h[http.CanonicalHeaderKey(k)] = vs
+	}
+	for k, v := range resp.Headers {
+		if _, ok := h[http.CanonicalHeaderKey(k)]; !ok {
+			h.Set(k, v)
+		}
+	}
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("X-Amzn-Requestid", reqID)
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body) // a failed write means the client left; nothing to do
+	return resp.StatusCode
+}
+
+func (g *Gateway) fail(w http.ResponseWriter, reqID string, e gatewayError) int {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-Requestid", reqID)
+	if e.errorType != "" {
+		h.Set("X-Amzn-Errortype", e.errorType)
+	}
+	w.WriteHeader(e.status)
+	io.WriteString(w, e.body)
+	return e.status
+}
+
+// requestID returns a unique id shaped like API Gateway's (a UUID): a random
+// per-gateway prefix and a counter, which is unique without a syscall per
+// request.
+func (g *Gateway) requestID() string {
+	var raw [16]byte
+	copy(raw[:8], g.idPrefix[:])
+	binary.BigEndian.PutUint64(raw[8:], g.idSeq.Add(1))
+	var out [36]byte
+	hex.Encode(out[0:8], raw[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], raw[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], raw[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], raw[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], raw[10:16])
+	return string(out[:])
+}
+
+// Server returns an http.Server for g on addr with timeouts suited to a local
+// API: slow or stuck clients cannot hold connections forever.
+func (g *Gateway) Server(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           g,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      35 * time.Second, // API Gateway's integration timeout is 29 s
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// ListenAndServe serves g on addr (DefaultAddr if empty) until ctx is done,
+// then shuts down gracefully. It returns nil after a shutdown caused by ctx.
+func (g *Gateway) ListenAndServe(ctx context.Context, addr string) error {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("gateway listen: %w", err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve serves g on ln until ctx is done, then shuts down gracefully (waiting
+// up to 5 s for requests in flight). It returns nil after a shutdown caused by
+// ctx. Listening first lets a caller learn the address (port 0) or report a
+// busy port before it starts anything else.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := g.Server(ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("gateway serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("gateway shutdown: %w", err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway serve: %w", err)
+	}
+	return nil
+}
