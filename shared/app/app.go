@@ -6,8 +6,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -16,6 +20,7 @@ import (
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
+	"flashsale/shared/schema"
 	"flashsale/shared/sqsqueue"
 )
 
@@ -32,15 +37,21 @@ type App struct {
 	Handlers map[string]APIHandler
 	// OrderWriter consumes the orders queue.
 	OrderWriter SQSHandler
-	// Settle runs one settlement pass over every sale.
+	// Settlement is the scheduled settlement Lambda's handler.
+	Settlement func(context.Context, events.EventBridgeEvent) error
+	// Settle runs one settlement pass over every recent sale.
 	Settle func(context.Context) error
 }
 
 // Options tune a process; zero values are the defaults.
 type Options struct {
-	// WebhookSecret signs payment webhooks.
+	// WebhookSecret verifies payment webhooks. New falls back to the
+	// environment: WEBHOOK_SECRET, or the Secrets Manager secret named by
+	// WEBHOOK_SECRET_ARN.
 	WebhookSecret string
 	Logger        *slog.Logger
+	// Metrics receives settlement metrics as EMF lines; nil drops them.
+	Metrics io.Writer
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
@@ -55,9 +66,31 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 	if s.OrdersQueueURL == "" {
 		return nil, fmt.Errorf("app: no orders queue URL")
 	}
+	if o.WebhookSecret == "" {
+		if o.WebhookSecret, err = webhookSecret(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups)
 	return Build(store, queue, o), nil
+}
+
+// webhookSecret reads the payment provider's signing secret once per
+// container: from Secrets Manager in AWS, from the environment locally.
+func webhookSecret(ctx context.Context, cfg aws.Config) (string, error) {
+	if v := os.Getenv(schema.EnvWebhookSecret); v != "" {
+		return v, nil
+	}
+	arn := os.Getenv(schema.EnvWebhookSecretARN)
+	if arn == "" {
+		return "", nil // functions that take no webhooks need no secret
+	}
+	out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	if err != nil {
+		return "", fmt.Errorf("read webhook secret: %w", err)
+	}
+	return aws.ToString(out.SecretString), nil
 }
 
 // Build wires an App from any Store and OrderQueue (tests pass wrappers that
@@ -67,15 +100,24 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	if log == nil {
 		log = slog.Default()
 	}
-	svc := flashsale.NewService(store, queue, append([]flashsale.Option{flashsale.WithLogger(log)}, o.Service...)...)
+	opts := []flashsale.Option{flashsale.WithLogger(log)}
+	if o.Metrics != nil {
+		opts = append(opts, flashsale.WithMetrics(&emf{w: o.Metrics, log: log}))
+	}
+	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
+	orders := handler.NewOrders(svc, log)
+	orders["POST /payments/webhook"] = handler.NewWebhook(svc, []byte(o.WebhookSecret), log)
 	return &App{
 		Service: svc,
 		Handlers: map[string]APIHandler{
 			apispec.FunctionSaleInfo: handler.NewSaleInfo(svc, log),
 			apispec.FunctionReserve:  handler.NewReserve(svc, log),
-			apispec.FunctionOrders:   handler.NewOrders(svc, log).Serve,
+			apispec.FunctionOrders:   orders.Serve,
 			apispec.FunctionAdmin:    handler.NewAdmin(svc, log).Serve,
 		},
+		OrderWriter: handler.NewOrderWriter(svc, log),
+		Settlement:  handler.NewSettlement(svc, log),
+		Settle:      svc.SettleAll,
 	}
 }
 
@@ -91,7 +133,7 @@ func MustFromEnv(function string) *App {
 		log.Error("bad configuration", "err", err)
 		os.Exit(1)
 	}
-	a, err := New(context.Background(), settings, Options{Logger: log})
+	a, err := New(context.Background(), settings, Options{Logger: log, Metrics: os.Stdout})
 	if err != nil {
 		log.Error("init failed", "err", err)
 		os.Exit(1)

@@ -68,6 +68,7 @@ type harness struct {
 type harnessOption func(*harnessConfig)
 
 type harnessConfig struct {
+	secret    string
 	wrapStore func(flashsale.Store) flashsale.Store
 	wrapQueue func(flashsale.OrderQueue) flashsale.OrderQueue
 	service   []flashsale.Option
@@ -75,6 +76,10 @@ type harnessConfig struct {
 
 func withFaults(store func(flashsale.Store) flashsale.Store, queue func(flashsale.OrderQueue) flashsale.OrderQueue) harnessOption {
 	return func(c *harnessConfig) { c.wrapStore, c.wrapQueue = store, queue }
+}
+
+func withSecret(secret string) harnessOption {
+	return func(c *harnessConfig) { c.secret = secret }
 }
 
 func withService(opts ...flashsale.Option) harnessOption {
@@ -105,7 +110,8 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	h.queue = cfg.wrapQueue(sqsqueue.New(sq, s.OrdersQueueURL, s.FIFOGroups))
 	h.app = app.Build(h.store, h.queue, app.Options{
 		// Injected faults log errors on purpose; keep test output readable.
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WebhookSecret: cfg.secret,
 		Service: append([]flashsale.Option{flashsale.WithClock(h.clock.Now)}, cfg.service...),
 	})
 	return h

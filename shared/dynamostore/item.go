@@ -97,6 +97,7 @@ type orderItem struct {
 	RestockDue    bool   `dynamodbav:"restockDue,omitempty"`
 	RestockedAtMs int64  `dynamodbav:"restockedAtMs,omitempty"`
 	AbortedAtMs   int64  `dynamodbav:"abortedAtMs,omitempty"`
+	IdemKey       string `dynamodbav:"idemKey,omitempty"`
 }
 
 func toOrderItem(o flashsale.Order, bucket int) orderItem {
@@ -105,7 +106,7 @@ func toOrderItem(o flashsale.Order, bucket int) orderItem {
 		UserID: o.UserID, Quantity: o.Quantity, AmountCents: o.AmountCents, Currency: o.Currency,
 		Status: string(o.Status), CreatedAtMs: o.CreatedAt.UnixMilli(), ExpiresAtMs: o.ExpiresAt.UnixMilli(),
 		PaidAtMs: msOrZero(o.PaidAt), RestockDue: o.RestockDue, RestockedAtMs: msOrZero(o.RestockedAt),
-		AbortedAtMs: msOrZero(o.AbortedAt),
+		AbortedAtMs: msOrZero(o.AbortedAt), IdemKey: o.IdempotencyKey,
 	}
 }
 
@@ -115,7 +116,7 @@ func (it orderItem) order() flashsale.Order {
 		AmountCents: it.AmountCents, Currency: it.Currency, Status: flashsale.OrderStatus(it.Status),
 		CreatedAt: fromMs(it.CreatedAtMs), ExpiresAt: fromMs(it.ExpiresAtMs), PaidAt: fromMs(it.PaidAtMs),
 		Persisted: it.PersistedAtMs != 0, RestockDue: it.RestockDue, RestockedAt: fromMs(it.RestockedAtMs),
-		AbortedAt: fromMs(it.AbortedAtMs),
+		AbortedAt: fromMs(it.AbortedAtMs), IdempotencyKey: it.IdemKey,
 	}
 }
 

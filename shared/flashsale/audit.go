@@ -37,6 +37,13 @@ type Audit struct {
 //
 // Repairing exactly Leaked units therefore never oversells.
 func (s *Service) Audit(ctx context.Context, saleID string) (Audit, error) {
+	return s.audit(ctx, saleID, nil)
+}
+
+// audit is Audit, told which aborted holds are known dead: settlement
+// aborted them itself, long after their request ended, so no compensation
+// of theirs can still be returning units.
+func (s *Service) audit(ctx context.Context, saleID string, dead map[string]bool) (Audit, error) {
 	st, err := s.store.Sale(ctx, saleID)
 	if err != nil {
 		return Audit{}, fmt.Errorf("audit %s: %w", saleID, err)
@@ -61,7 +68,7 @@ func (s *Service) Audit(ctx context.Context, saleID string) (Audit, error) {
 		case o.Status.Holds():
 			a.Held += o.Quantity
 		case o.Status == OrderAborted:
-			if now.Sub(o.AbortedAt) <= s.staleAfter {
+			if !dead[o.ID] && now.Sub(o.AbortedAt) <= s.staleAfter {
 				a.Held += o.Quantity // its compensation may still be returning units
 			}
 		case o.RestockDue, now.Sub(o.RestockedAt) <= s.staleAfter:

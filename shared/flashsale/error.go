@@ -25,6 +25,17 @@ var (
 	// with the same Idempotency-Key.
 	ErrUnavailable = errors.New("temporarily unavailable, retry later")
 	ErrForbidden   = errors.New("not allowed")
+	// ErrNotSettled answers a report request for a sale never settled.
+	ErrNotSettled = errors.New("this sale has not been settled yet")
+	// ErrLeaseHeld means another settlement run is working on the sale.
+	ErrLeaseHeld = errors.New("another settlement run holds this sale")
+	// ErrPaymentMismatch answers a payment whose amount or currency is not
+	// the order's.
+	ErrPaymentMismatch = errors.New("the payment's amount or currency does not match the order")
+	// ErrBadSignature answers a webhook whose signature is wrong or stale.
+	ErrBadSignature = errors.New("invalid or stale signature")
+	// ErrDuplicateEvent means a payment event was recorded before.
+	ErrDuplicateEvent = errors.New("payment event already recorded")
 
 	// Store-level conditions the service turns into outcomes.
 	ErrShardShort    = errors.New("shard has fewer units than asked")

@@ -52,6 +52,9 @@ type Order struct {
 	RestockedAt time.Time
 	// AbortedAt is when a pending hold was aborted.
 	AbortedAt time.Time
+	// IdempotencyKey is the key of the request that made the order, so a
+	// dead request's hold can be aborted and its key freed.
+	IdempotencyKey string
 }
 
 // StatusAt is the status clients see: a reserved order past its expiry reads

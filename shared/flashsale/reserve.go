@@ -113,6 +113,7 @@ func (s *Service) reserve(ctx context.Context, req ReserveRequest) (ReserveResul
 		ID: orderID, SaleID: st.ID, UserID: req.UserID, Quantity: req.Quantity,
 		AmountCents: st.PriceCents * req.Quantity, Currency: st.Currency,
 		Status: OrderPending, CreatedAt: now, ExpiresAt: now.Add(st.PaymentWindow),
+		IdempotencyKey: req.Key,
 	}
 	receipt, err := json.Marshal(Receipt{
 		OrderID: orderID, SaleID: st.ID, Status: string(OrderReserved), Quantity: req.Quantity,
@@ -274,7 +275,8 @@ func (s *Service) unavailable(err error, format string, args ...any) error {
 func isDomain(err error) bool {
 	var in *InputError
 	for _, d := range []error{ErrSaleNotFound, ErrSaleExists, ErrSaleNotOpen, ErrSaleClosed, ErrSoldOut,
-		ErrLimitReached, ErrOrderNotFound, ErrOrderNotReserved, ErrKeyReused, ErrInProgress, ErrUnavailable, ErrForbidden} {
+		ErrLimitReached, ErrOrderNotFound, ErrOrderNotReserved, ErrKeyReused, ErrInProgress, ErrUnavailable, ErrForbidden,
+		ErrNotSettled, ErrLeaseHeld, ErrPaymentMismatch, ErrBadSignature} {
 		if errors.Is(err, d) {
 			return true
 		}

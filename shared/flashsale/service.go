@@ -21,6 +21,8 @@ type Service struct {
 	newID func() string
 	pick  func(n int) int
 	log   *slog.Logger
+	// metrics receives settlement stats; nil drops them.
+	metrics Metrics
 
 	cacheTTL   time.Duration
 	replayWait time.Duration

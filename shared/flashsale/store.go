@@ -91,6 +91,45 @@ type Store interface {
 	SaleOrders(ctx context.Context, s Sale) ([]Order, error)
 	// Claim reads how many units a user holds in a sale.
 	Claim(ctx context.Context, saleID, userID string) (int64, error)
+
+	// Persist is the order writer's idempotent write: a pending or reserved
+	// order that was not persisted before becomes reserved and persisted.
+	// Errors: ErrAlreadyStored when it was persisted before; ErrNotPending
+	// when it is gone, aborted, or already paid, expired or cancelled.
+	Persist(ctx context.Context, ref OrderRef, now time.Time) error
+	// PayOrder records a payment event and pays the order it names, in one
+	// step: only a pending or reserved order that has not expired at now and
+	// whose amount and currency match.
+	// Errors: ErrDuplicateEvent when the event was recorded before;
+	// ErrOrderNotReserved when the order cannot take this payment.
+	PayOrder(ctx context.Context, ref OrderRef, p Payment, now time.Time) error
+	// RecordPayment records a payment event that paid nothing, with its
+	// ledger entry, in one step.
+	// Errors: ErrDuplicateEvent when the event was recorded before.
+	RecordPayment(ctx context.Context, p Payment, e LedgerEntry) error
+	// Ledger lists a sale's ledger entries.
+	Ledger(ctx context.Context, saleID string) ([]LedgerEntry, error)
+
+	// ListSales lists every sale.
+	ListSales(ctx context.Context) ([]SaleState, error)
+	// AcquireLease gives owner the sale's settlement lease until until, if
+	// nobody else holds an unexpired one at now.
+	// Errors: ErrLeaseHeld.
+	AcquireLease(ctx context.Context, saleID, owner string, now, until time.Time) error
+	// ReleaseLease ends owner's lease; releasing someone else's is a no-op.
+	ReleaseLease(ctx context.Context, saleID, owner string) error
+	// RepairLeak returns units a crash leaked to one shard and records the
+	// adjustment, atomically, and clears the sold-out mark.
+	RepairLeak(ctx context.Context, saleID string, shard int, units int64, adj Adjustment) error
+	// AddAdjustment records an adjustment that moved no stock.
+	AddAdjustment(ctx context.Context, saleID string, adj Adjustment) error
+	// Adjustments lists a sale's adjustments, oldest first.
+	Adjustments(ctx context.Context, saleID string) ([]Adjustment, error)
+	// SaveReport stores a sale's latest settlement report.
+	SaveReport(ctx context.Context, r Report) error
+	// Report reads the latest stored report.
+	// Errors: ErrNotSettled.
+	Report(ctx context.Context, saleID string) (Report, error)
 }
 
 // ShortError reports how many units a shard had when a take failed.

@@ -1,15 +1,20 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/report"
 )
 
 // newSaleJSON is the body of POST /admin/sales.
@@ -96,5 +101,61 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			}
 			return JSON(http.StatusOK, adminSaleView(v)), nil
 		}),
+		"POST /admin/sales/{saleId}/settle": admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			id, err := pathID(req, "saleId")
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			if _, err := svc.LookupSale(ctx, id); err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			r, err := svc.Settle(ctx, id)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			return JSON(http.StatusOK, r), nil
+		}),
+		"GET /admin/sales/{saleId}/report": admin(log, []string{apispec.GroupFinance, apispec.GroupAdmin}, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			id, err := pathID(req, "saleId")
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			r, err := svc.LatestReport(ctx, id)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			if wantsCSV(header(req, "Accept")) {
+				var buf bytes.Buffer
+				if err := report.WriteCSV(&buf, r); err != nil {
+					return events.APIGatewayProxyResponse{}, err
+				}
+				resp := Raw(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+				resp.Headers["Content-Disposition"] = `attachment; filename="` + id + `-report.csv"`
+				return resp, nil
+			}
+			return JSON(http.StatusOK, r), nil
+		}),
 	}
+}
+
+// wantsCSV reads the Accept header: CSV when text/csv is asked for and
+// ranked above JSON; JSON otherwise.
+func wantsCSV(accept string) bool {
+	best, bestQ := "", -1.0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		if (mt == "text/csv" || mt == "application/json") && q > bestQ {
+			best, bestQ = mt, q
+		}
+	}
+	return best == "text/csv"
 }

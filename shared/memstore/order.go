@@ -176,3 +176,22 @@ func (s *Store) Claim(_ context.Context, saleID, userID string) (int64, error) {
 	defer s.mu.Unlock()
 	return s.claims[claimRef{saleID, userID}], nil
 }
+
+// Persist makes a pending or reserved order that was never persisted
+// reserved and persisted. A persisted order answers ErrAlreadyStored
+// whatever its status now, so a redelivered message is recognised even after
+// the order was paid or released.
+func (s *Store) Persist(_ context.Context, ref flashsale.OrderRef, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.order(ref)
+	switch {
+	case ok && o.Persisted:
+		return flashsale.ErrAlreadyStored
+	case !ok || (o.Status != flashsale.OrderPending && o.Status != flashsale.OrderReserved):
+		return flashsale.ErrNotPending
+	}
+	o.Status, o.Persisted = flashsale.OrderReserved, true
+	s.putOrder(ref, o)
+	return nil
+}

@@ -36,6 +36,14 @@ type Store struct {
 	orders map[string]map[flashsale.OrderRef]flashsale.Order
 	keys   map[keyRef]flashsale.IdempotencyRecord
 	claims map[claimRef]int64
+
+	// events holds every payment event ID recorded, across sales, as the
+	// provider's IDs are global.
+	events      map[string]bool
+	ledger      map[string][]flashsale.LedgerEntry // by sale ID; "" for unknown sales
+	leases      map[string]lease                   // by sale ID
+	adjustments map[string][]flashsale.Adjustment  // by sale ID, oldest first
+	reports     map[string]flashsale.Report        // by sale ID, the latest
 }
 
 var _ flashsale.Store = (*Store)(nil)
@@ -48,6 +56,12 @@ func New() *Store {
 		orders: map[string]map[flashsale.OrderRef]flashsale.Order{},
 		keys:   map[keyRef]flashsale.IdempotencyRecord{},
 		claims: map[claimRef]int64{},
+
+		events:      map[string]bool{},
+		ledger:      map[string][]flashsale.LedgerEntry{},
+		leases:      map[string]lease{},
+		adjustments: map[string][]flashsale.Adjustment{},
+		reports:     map[string]flashsale.Report{},
 	}
 }
 

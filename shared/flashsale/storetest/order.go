@@ -16,6 +16,8 @@ var (
 	afterExpiry  = t0.Add(paymentWindow + time.Second)
 	restockTime  = afterExpiry.Add(time.Minute)
 	abortTime    = t0.Add(time.Second)
+	persistTime  = t0.Add(2 * time.Second)
+	payTime      = t0.Add(3 * time.Minute)
 )
 
 // state names where a fixture order is in its life.
@@ -24,18 +26,25 @@ type state string
 const (
 	pending   state = "pending"   // Reserve
 	reserved  state = "reserved"  // Reserve, Accept
-	cancelled state = "cancelled" // ... Release(cancel), restock due
-	expired   state = "expired"   // ... Release(expire), restock due
-	restocked state = "restocked" // ... Release(cancel), MarkRestocked
-	aborted   state = "aborted"   // Reserve, Abort: a tombstone
-	missing   state = "missing"   // never written
+	persisted state = "persisted" // Reserve, Accept, Persist
+	// paid was paid before the order writer got to it; paidPersisted after.
+	paid          state = "paid"           // Reserve, Accept, PayOrder
+	paidPersisted state = "paid persisted" // Reserve, Accept, Persist, PayOrder
+	cancelled     state = "cancelled"      // Reserve, Accept, Release(cancel), restock due
+	expired       state = "expired"        // Reserve, Accept, Release(expire), restock due
+	restocked     state = "restocked"      // ... Release(cancel), MarkRestocked
+	aborted       state = "aborted"        // Reserve, Abort: a tombstone
+	missing       state = "missing"        // never written
 )
 
 // exists reports whether the order is stored; keyKept whether its
-// idempotency record is; holds whether its units count in the user's claim.
+// idempotency record is; holds whether its units count in the user's claim
+// (paying keeps them counted).
 func (s state) exists() bool  { return s != missing }
 func (s state) keyKept() bool { return s != missing && s != aborted }
-func (s state) holds() bool   { return s == pending || s == reserved }
+func (s state) holds() bool {
+	return s == pending || s == reserved || s == persisted || s == paid || s == paidPersisted
+}
 
 // orderIn writes an order of qty units for userID and brings it to st. The
 // returned Reservation's Order is what the store should now hold.
@@ -52,7 +61,12 @@ func (e *env) orderIn(st state, userID string, qty int64) flashsale.Reservation 
 		return r
 	}
 	r := e.reserved(userID, qty)
+	if st == persisted || st == paidPersisted {
+		e.persist(&r)
+	}
 	switch st {
+	case paid, paidPersisted:
+		e.pay(&r, payTime)
 	case cancelled, restocked:
 		e.release(&r, userID, flashsale.OrderCancelled, beforeExpiry)
 	case expired:
@@ -73,6 +87,25 @@ func (e *env) abort(r *flashsale.Reservation, now time.Time) {
 		e.tb.Fatalf("Abort(%s): got error %v, want nil", r.Order.ID, err)
 	}
 	r.Order.Status, r.Order.AbortedAt = flashsale.OrderAborted, now
+}
+
+func (e *env) persist(r *flashsale.Reservation) {
+	e.tb.Helper()
+	if err := e.st.Persist(e.ctx, refOf(*r), persistTime); err != nil {
+		e.tb.Fatalf("Persist(%s): got error %v, want nil", r.Order.ID, err)
+	}
+	r.Order.Status, r.Order.Persisted = flashsale.OrderReserved, true
+}
+
+// pay pays r's order in full at now with a new event and returns the payment.
+func (e *env) pay(r *flashsale.Reservation, now time.Time) flashsale.Payment {
+	e.tb.Helper()
+	p := e.payment(*r)
+	if err := e.st.PayOrder(e.ctx, refOf(*r), p, now); err != nil {
+		e.tb.Fatalf("PayOrder(%s, %s): got error %v, want nil", r.Order.ID, p.EventID, err)
+	}
+	r.Order.Status, r.Order.PaidAt = flashsale.OrderPaid, now
+	return p
 }
 
 func (e *env) release(r *flashsale.Reservation, userID string, to flashsale.OrderStatus, now time.Time) {
@@ -332,6 +365,8 @@ func (s *suite) testAccept(t *testing.T) {
 	}{
 		{pending, nil},
 		{reserved, flashsale.ErrNotPending},
+		{persisted, flashsale.ErrNotPending},
+		{paid, flashsale.ErrNotPending},
 		{cancelled, flashsale.ErrNotPending},
 		{expired, flashsale.ErrNotPending},
 		{aborted, flashsale.ErrNotPending},
@@ -359,6 +394,8 @@ func (s *suite) testAbort(t *testing.T) {
 	}{
 		{pending, nil},
 		{reserved, flashsale.ErrNotPending},
+		{persisted, flashsale.ErrNotPending},
+		{paid, flashsale.ErrNotPending},
 		{cancelled, flashsale.ErrNotPending},
 		{expired, flashsale.ErrNotPending},
 		{aborted, flashsale.ErrNotPending}, // a second abort must not give the claim back twice
@@ -498,6 +535,10 @@ func (s *suite) testRelease(t *testing.T) {
 	}{
 		{"cancel reserved", reserved, owner, flashsale.OrderCancelled, beforeExpiry, nil},
 		{"cancel at expiry", reserved, owner, flashsale.OrderCancelled, atExpiry, nil},
+		{"cancel persisted", persisted, owner, flashsale.OrderCancelled, beforeExpiry, nil},
+		{"cancel paid", paid, owner, flashsale.OrderCancelled, beforeExpiry, flashsale.ErrOrderNotReserved},
+		{"cancel paid persisted", paidPersisted, owner, flashsale.OrderCancelled, beforeExpiry, flashsale.ErrOrderNotReserved},
+		{"cancel paid by another user", paid, other, flashsale.OrderCancelled, beforeExpiry, flashsale.ErrOrderNotFound},
 		{"cancel after expiry", reserved, owner, flashsale.OrderCancelled, afterExpiry, flashsale.ErrOrderNotReserved},
 		{"cancel by another user", reserved, other, flashsale.OrderCancelled, beforeExpiry, flashsale.ErrOrderNotFound},
 		{"cancel by nobody", reserved, none, flashsale.OrderCancelled, beforeExpiry, flashsale.ErrOrderNotFound},
@@ -509,6 +550,9 @@ func (s *suite) testRelease(t *testing.T) {
 		{"cancel missing", missing, owner, flashsale.OrderCancelled, beforeExpiry, flashsale.ErrOrderNotFound},
 		{"expire after expiry", reserved, none, flashsale.OrderExpired, afterExpiry, nil},
 		{"expire ignores the user", reserved, other, flashsale.OrderExpired, afterExpiry, nil},
+		{"expire persisted", persisted, none, flashsale.OrderExpired, afterExpiry, nil},
+		{"expire paid", paid, none, flashsale.OrderExpired, afterExpiry, flashsale.ErrOrderNotReserved},
+		{"expire paid persisted", paidPersisted, none, flashsale.OrderExpired, afterExpiry, flashsale.ErrOrderNotReserved},
 		{"expire at expiry", reserved, none, flashsale.OrderExpired, atExpiry, flashsale.ErrOrderNotReserved},
 		{"expire before expiry", reserved, none, flashsale.OrderExpired, beforeExpiry, flashsale.ErrOrderNotReserved},
 		{"expire pending", pending, none, flashsale.OrderExpired, afterExpiry, flashsale.ErrOrderNotReserved},
@@ -586,6 +630,7 @@ func (s *suite) testMarkRestocked(t *testing.T) {
 		{expired, nil},
 		{restocked, flashsale.ErrNotPending},
 		{reserved, flashsale.ErrNotPending},
+		{paid, flashsale.ErrNotPending},
 		{pending, flashsale.ErrNotPending},
 		{aborted, flashsale.ErrNotPending},
 		{missing, flashsale.ErrNotPending},
@@ -626,7 +671,7 @@ func (s *suite) testMarkRestockedRace(t *testing.T) {
 func (s *suite) testSaleOrders(t *testing.T) {
 	e := s.newEnv(t, 5, 5, 5, 5)
 	want := map[string]flashsale.Order{}
-	for _, st := range []state{pending, reserved, cancelled, expired, restocked, aborted, pending, reserved} {
+	for _, st := range []state{pending, reserved, persisted, paid, paidPersisted, cancelled, expired, restocked, aborted, pending, reserved} {
 		for range 2 {
 			r := e.orderIn(st, s.id("u"), 1)
 			if st.exists() {

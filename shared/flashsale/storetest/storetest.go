@@ -53,6 +53,21 @@ func Run(t *testing.T, newStore func(tb testing.TB) flashsale.Store) {
 		{"MarkRestocked_Race", s.testMarkRestockedRace},
 		{"SaleOrders", s.testSaleOrders},
 		{"Claim", s.testClaim},
+		{"Persist", s.testPersist},
+		{"Persist_Concurrent", s.testPersistConcurrent},
+		{"PayOrder", s.testPayOrder},
+		{"PayOrder_Replay", s.testPayOrderReplay},
+		{"PayOrder_Concurrent", s.testPayOrderConcurrent},
+		{"RecordPayment", s.testRecordPayment},
+		{"RecordPayment_Concurrent", s.testRecordPaymentConcurrent},
+		{"Ledger", s.testLedger},
+		{"ListSales", s.testListSales},
+		{"Lease", s.testLease},
+		{"Lease_Concurrent", s.testLeaseConcurrent},
+		{"RepairLeak", s.testRepairLeak},
+		{"Adjustments", s.testAdjustments},
+		{"Report", s.testReport},
+		{"Report_Copies", s.testReportCopies},
 	} {
 		t.Run(tc.name, tc.test)
 	}
@@ -160,7 +175,7 @@ func (e *env) reservation(sale flashsale.Sale, userID, key string, qty int64) fl
 		Order: flashsale.Order{
 			ID: id, SaleID: sale.ID, UserID: userID, Quantity: qty,
 			AmountCents: qty * sale.PriceCents, Currency: sale.Currency, Status: flashsale.OrderPending,
-			CreatedAt: t0, ExpiresAt: t0.Add(sale.PaymentWindow),
+			CreatedAt: t0, ExpiresAt: t0.Add(sale.PaymentWindow), IdempotencyKey: key,
 		},
 		Bucket:       flashsale.BucketOf(id, sale.Shards),
 		Key:          key,
@@ -254,7 +269,7 @@ func checkRecord(tb testing.TB, what string, got, want flashsale.IdempotencyReco
 // norm makes orders comparable with ==: UTC, millisecond precision (what
 // DynamoDB keeps), no monotonic reading.
 func norm(o flashsale.Order) flashsale.Order {
-	for _, t := range []*time.Time{&o.CreatedAt, &o.ExpiresAt, &o.PaidAt, &o.RestockedAt} {
+	for _, t := range []*time.Time{&o.CreatedAt, &o.ExpiresAt, &o.PaidAt, &o.RestockedAt, &o.AbortedAt} {
 		if t.IsZero() {
 			*t = time.Time{}
 		} else {

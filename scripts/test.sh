@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test.sh: what `make test` runs after the build. It starts DynamoDB Local and
+# the local SQS on the test ports through bin/flashsale (so stopping that one
+# process stops both), vets, runs every test with the race detector, and
+# always stops the emulators, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dynamodb_port=${TEST_DYNAMODB_PORT:-8100}
+sqs_port=${TEST_SQS_PORT:-9424}
+state=.flashsale/test-emulators
+pidfile=$state/emulators.pid
+out=$state/emulators.env
+mkdir -p "$state"
+
+# An emulators process left by an interrupted run holds the ports: stop it,
+# but only if that PID still is our command.
+if [[ -f $pidfile ]]; then
+  old=$(<"$pidfile")
+  if [[ -r /proc/$old/cmdline ]] && tr '\0' ' ' <"/proc/$old/cmdline" | grep -q 'flashsale emulators'; then
+    echo "stopping emulators left by an earlier run (pid $old)"
+    kill -TERM "$old" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+fi
+
+bin/flashsale emulators --dynamodb-port "$dynamodb_port" --sqs-port "$sqs_port" --state "$state" \
+  >"$out" 2>"$state/emulators.log" &
+pid=$!
+echo "$pid" >"$pidfile"
+
+stop_emulators() {
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+trap stop_emulators EXIT
+trap 'exit 130' INT TERM # run the EXIT trap on Ctrl-C too
+
+# Vet while the emulators start.
+echo "== go vet ./..."
+go vet ./...
+
+echo "== waiting for the emulators on ports $dynamodb_port and $sqs_port"
+for _ in $(seq 600); do
+  grep -q '^FLASHSALE_TEST_SQS=' "$out" && break
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "the emulators did not start:" >&2
+    cat "$state/emulators.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+if ! grep -q '^FLASHSALE_TEST_SQS=' "$out"; then
+  echo "the emulators were not ready after 60 s; see $state/" >&2
+  exit 1
+fi
+set -a
+# shellcheck disable=SC1090 # FLASHSALE_TEST_DYNAMODB=... and FLASHSALE_TEST_SQS=...
+source "$out"
+set +a
+echo "   DynamoDB $FLASHSALE_TEST_DYNAMODB, SQS $FLASHSALE_TEST_SQS"
+
+echo "== go test -race ./..."
+FLASHSALE_REQUIRE_EMULATORS=1 go test -race -count=1 -timeout 30m ./...

@@ -1,0 +1,80 @@
+// Package report renders settlement reports for finance: CSV (RFC 4180)
+// and a terminal table. JSON is the Report type's own encoding.
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"flashsale/shared/flashsale"
+)
+
+// CSVHeader is the contract's column list.
+var CSVHeader = []string{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt"}
+
+// WriteCSV writes one row per order, then TOTAL,,<paid units>,<revenueCents>,,,
+// with CRLF line ends and RFC 4180 quoting (encoding/csv does both).
+func WriteCSV(w io.Writer, r flashsale.Report) error {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	rows := [][]string{CSVHeader}
+	for _, o := range r.Orders {
+		rows = append(rows, []string{o.OrderID, o.UserID, strconv.FormatInt(o.Quantity, 10),
+			strconv.FormatInt(o.AmountCents, 10), o.Status, o.CreatedAt, o.PaidAt})
+	}
+	rows = append(rows, []string{"TOTAL", "", strconv.FormatInt(r.Units.Paid, 10), strconv.FormatInt(r.RevenueCents, 10), "", "", ""})
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	return nil
+}
+
+// Money formats minor units as major.minor with the currency, e.g. "19.99 USD".
+// Every currency here is shown with two decimals; amounts stay integers.
+func Money(cents int64, currency string) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d %s", sign, cents/100, cents%100, currency)
+}
+
+// WriteTable writes a readable summary and the order lines.
+func WriteTable(w io.Writer, r flashsale.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	balanced := "yes"
+	if !r.Balanced {
+		balanced = "NO"
+	}
+	u := r.Units
+	fmt.Fprintf(tw, "Sale\t%s\n", r.SaleID)
+	fmt.Fprintf(tw, "Generated\t%s\n", r.GeneratedAt)
+	fmt.Fprintf(tw, "Balanced\t%s\n", balanced)
+	fmt.Fprintf(tw, "Revenue\t%s\n", Money(r.RevenueCents, r.Currency))
+	fmt.Fprintf(tw, "Refunds due\t%s\n\n", Money(r.RefundsDueCents, r.Currency))
+	fmt.Fprintf(tw, "UNITS\tloaded\tavailable\treserved\tpaid\texpired\tcancelled\trestocked\n")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", u.Loaded, u.Available, u.Reserved, u.Paid, u.Expired, u.Cancelled, u.Restocked)
+	if len(r.Adjustments) > 0 {
+		fmt.Fprintf(tw, "ADJUSTMENT\tunits\tdetail\n")
+		for _, a := range r.Adjustments {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", a.Kind, a.Units, a.Detail)
+		}
+		fmt.Fprintln(tw)
+	}
+	if len(r.Refunds) > 0 {
+		fmt.Fprintf(tw, "REFUND\torder\tamount\treason\n")
+		for _, f := range r.Refunds {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.EventID, f.OrderID, Money(f.AmountCents, r.Currency), f.Reason)
+		}
+		fmt.Fprintln(tw)
+	}
+	fmt.Fprintf(tw, "ORDER\tuser\tqty\tamount\tstatus\tcreated\tpaid\n")
+	for _, o := range r.Orders {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", o.OrderID, o.UserID, o.Quantity, Money(o.AmountCents, r.Currency), o.Status, o.CreatedAt, o.PaidAt)
+	}
+	fmt.Fprintf(tw, "TOTAL\t\t%d\t%s\t\t\t\n", u.Paid, Money(r.RevenueCents, r.Currency))
+	return tw.Flush()
+}
