@@ -188,3 +188,13 @@ func TestReserve_FaultsNeverOversellAndLeaksAreFound(t *testing.T) {
 		})
 	}
 }
+
+func (s faultyStore) Release(ctx context.Context, ref flashsale.OrderRef, userID string, to flashsale.OrderStatus, now time.Time) (flashsale.Order, error) {
+	var o flashsale.Order
+	err := s.f.run("Release", func() (err error) { o, err = s.Store.Release(ctx, ref, userID, to, now); return err })
+	return o, err
+}
+
+func (s faultyStore) MarkRestocked(ctx context.Context, ref flashsale.OrderRef, now time.Time) error {
+	return s.f.run("MarkRestocked", func() error { return s.Store.MarkRestocked(ctx, ref, now) })
+}

@@ -245,3 +245,7 @@ func userOf(tb testing.TB, h *harness, rc flashsale.Receipt) string {
 	}
 	return o.UserID
 }
+
+func webhookSign(secret string, at time.Time, body []byte) string {
+	return webhook.Sign([]byte(secret), at, body)
+}

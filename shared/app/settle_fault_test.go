@@ -1,0 +1,230 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
+)
+
+// buyOne buys one unit and returns its receipt.
+func (h *harness) buyOne(tb testing.TB, saleID, user string) flashsale.Receipt {
+	tb.Helper()
+	r := h.buy(tb, saleID, user, "k-"+saleID, 1)
+	if r.StatusCode != http.StatusAccepted {
+		tb.Fatalf("buy as %s: got %d %s", user, r.StatusCode, r.Body)
+	}
+	return receiptOf(tb, r)
+}
+
+func (h *harness) order(tb testing.TB, rc flashsale.Receipt) flashsale.Order {
+	tb.Helper()
+	st, err := h.store.Sale(context.Background(), rc.SaleID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o, err := h.store.Order(context.Background(), flashsale.RefOf(st.Sale, rc.OrderID))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+func TestSettlement_CrashInExpiryRestocksOnce(t *testing.T) {
+	plan := &faults{}
+	h := newHarness(t, withFaults(
+		func(s flashsale.Store) flashsale.Store { return faultyStore{s, plan} },
+		func(q flashsale.OrderQueue) flashsale.OrderQueue { return q },
+	))
+	tests := []struct {
+		name     string
+		crashAt  string
+		wantLeak int64 // units the second run returns as a leak repair
+	}{
+		{"between transition and restock mark", "Release", 0},
+		{"between restock mark and stock return", "MarkRestocked", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sale := "exp-" + tc.crashAt
+			h.createSale(t, sale, 3, 1, 1)
+			rc := h.buyOne(t, sale, "late-payer-"+sale)
+			h.clock.Advance(11 * time.Minute)
+
+			plan.mu.Lock()
+			plan.at = map[string]fault{tc.crashAt: crash}
+			plan.mu.Unlock()
+			if _, err := h.app.Service.Settle(context.Background(), sale); err == nil {
+				t.Fatal("settlement with a crash: got no error")
+			}
+			plan.heal()
+			if o := h.order(t, rc); o.Status != flashsale.OrderExpired {
+				t.Fatalf("after the crash the order is %s, want expired (the transition landed)", o.Status)
+			}
+			if got := h.stock(t, sale); got != 2 {
+				t.Errorf("stock after the crash %d, want 2 (not yet restocked)", got)
+			}
+
+			// The next runs finish the job, past the lease and the grace period.
+			h.clock.Advance(6 * time.Minute)
+			rep := h.settle(t, sale)
+			h.clock.Advance(3 * time.Minute)
+			rep = h.settle(t, sale)
+			h.settle(t, sale)
+			if got := h.stock(t, sale); got != 3 {
+				t.Errorf("stock after recovery %d, want 3: restocked exactly once", got)
+			}
+			if !rep.Balanced || rep.Units.Expired != 1 || rep.Units.Restocked != 1 || rep.Units.Available != 3 {
+				t.Errorf("report %+v balanced=%v, want 1 expired and restocked, 3 available", rep.Units, rep.Balanced)
+			}
+			var leak int64
+			for _, a := range rep.Adjustments {
+				if a.Kind == flashsale.AdjustmentLeakRepaired {
+					leak += a.Units
+				}
+			}
+			if leak != tc.wantLeak {
+				t.Errorf("leak repairs %d units, want %d (adjustments %+v)", leak, tc.wantLeak, rep.Adjustments)
+			}
+		})
+	}
+}
+
+func TestSettlement_RepairsAnInjectedLeak(t *testing.T) {
+	h := newHarness(t)
+	h.createSale(t, "leaky", 10, 2, 1)
+	h.buyOne(t, "leaky", "honest")
+	// The leak: units gone from a shard with no claim and no order.
+	if err := h.store.TakeStock(context.Background(), "leaky", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	rep := h.settle(t, "leaky")
+	if got := h.stock(t, "leaky"); got != 9 {
+		t.Errorf("stock after repair %d, want 9 (10 - 1 reserved)", got)
+	}
+	if len(rep.Adjustments) != 1 || rep.Adjustments[0].Kind != flashsale.AdjustmentLeakRepaired || rep.Adjustments[0].Units != 2 {
+		t.Errorf("adjustments %+v, want one leak_repaired of 2 units", rep.Adjustments)
+	}
+	if !rep.Balanced {
+		t.Errorf("report not balanced after repair: %+v", rep.Units)
+	}
+	// Exactly those units: a second run repairs nothing more.
+	if rep2 := h.settle(t, "leaky"); len(rep2.Adjustments) != 1 || h.stock(t, "leaky") != 9 {
+		t.Errorf("second run: adjustments %+v stock %d, want unchanged", rep2.Adjustments, h.stock(t, "leaky"))
+	}
+}
+
+func TestSettlement_DuplicatesChangeNothing(t *testing.T) {
+	h := newHarness(t, withSecret(testSecret))
+	h.createSale(t, "dups", 5, 1, 1)
+	rc := h.buyOne(t, "dups", "dup-user")
+
+	// The same SQS message delivered twice.
+	msgs := h.drainQueue(t)
+	if len(msgs) != 1 {
+		t.Fatalf("queue holds %d messages, want 1", len(msgs))
+	}
+	body, _ := json.Marshal(msgs[0])
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body)}, {MessageId: "m2", Body: string(body)}}}
+	for i := range 2 {
+		resp, err := h.app.OrderWriter(context.Background(), ev)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("delivery %d: got failures %v err %v, want none", i, resp.BatchItemFailures, err)
+		}
+	}
+	o := h.order(t, rc)
+	if !o.Persisted || o.Status != flashsale.OrderReserved {
+		t.Errorf("order after duplicate deliveries: %+v, want persisted and reserved", o)
+	}
+
+	// The same webhook twice.
+	for i := range 2 {
+		if r := h.pay(t, "evt-dup", rc.OrderID, rc.AmountCents, rc.Currency, h.clock.Now()); r.StatusCode != http.StatusOK {
+			t.Fatalf("webhook %d: got %d %s", i, r.StatusCode, r.Body)
+		}
+	}
+	rep := h.settle(t, "dups")
+	if rep.Units.Paid != 1 || rep.RevenueCents != rc.AmountCents || len(rep.Refunds) != 0 {
+		t.Errorf("after a replayed webhook: paid %d revenue %d refunds %v, want 1, %d, none",
+			rep.Units.Paid, rep.RevenueCents, rep.Refunds, rc.AmountCents)
+	}
+	ledger, err := h.store.Ledger(context.Background(), "dups")
+	if err != nil || len(ledger) != 1 {
+		t.Errorf("ledger has %d entries (%v), want 1", len(ledger), err)
+	}
+
+	// A poison message fails, and so does every later one in its batch.
+	poison := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "ok", Body: string(body)}, {MessageId: "bad", Body: "{not json"}, {MessageId: "after", Body: string(body)},
+	}}
+	resp, _ := h.app.OrderWriter(context.Background(), poison)
+	if len(resp.BatchItemFailures) != 2 || resp.BatchItemFailures[0].ItemIdentifier != "bad" || resp.BatchItemFailures[1].ItemIdentifier != "after" {
+		t.Errorf("batch failures %+v, want [bad after]", resp.BatchItemFailures)
+	}
+}
+
+func TestPayments_LateAndForgedAndMismatched(t *testing.T) {
+	h := newHarness(t, withSecret(testSecret))
+	h.createSale(t, "pays", 1, 1, 1)
+	late := h.buyOne(t, "pays", "slow-payer")
+
+	// Forgeries change nothing.
+	body, _ := json.Marshal(flashsale.Payment{EventID: "evt-forged", OrderID: late.OrderID, AmountCents: late.AmountCents, Currency: "USD", Status: "succeeded"})
+	forged := []struct {
+		name string
+		sig  string
+		want int
+	}{
+		{"other secret", webhookSign("not-the-secret", h.clock.Now(), body), http.StatusUnauthorized},
+		{"stale", webhookSign(testSecret, h.clock.Now().Add(-6*time.Minute), body), http.StatusUnauthorized},
+		{"malformed", "v1=abc", http.StatusBadRequest},
+		{"missing", "", http.StatusBadRequest},
+	}
+	for _, tc := range forged {
+		if r := h.call(t, apispec.FunctionOrders, webhookRequest(t, body, tc.sig)); r.StatusCode != tc.want {
+			t.Errorf("%s signature: got %d %s, want %d", tc.name, r.StatusCode, r.Body, tc.want)
+		}
+	}
+	if o := h.order(t, late); o.Status != flashsale.OrderReserved {
+		t.Errorf("after forgeries the order is %s, want reserved", o.Status)
+	}
+	if ledger, _ := h.store.Ledger(context.Background(), "pays"); len(ledger) != 0 {
+		t.Errorf("forgeries left %d ledger entries, want 0", len(ledger))
+	}
+
+	// A wrong amount is a 400 recorded for review, and pays nothing.
+	if r := h.pay(t, "evt-short", late.OrderID, late.AmountCents-1, "USD", h.clock.Now()); r.StatusCode != http.StatusBadRequest || errorCode(t, r) != "payment_mismatch" {
+		t.Errorf("short payment: got %d %s, want 400 payment_mismatch", r.StatusCode, r.Body)
+	}
+
+	// The order expires, its unit is resold, then the payment arrives.
+	h.clock.Advance(11 * time.Minute)
+	h.settle(t, "pays")
+	h.clock.Advance(2 * time.Second)
+	h.buyOne(t, "pays", "second-chance")
+	if r := h.pay(t, "evt-late", late.OrderID, late.AmountCents, "USD", h.clock.Now()); r.StatusCode != http.StatusOK {
+		t.Fatalf("late payment: got %d %s, want 200", r.StatusCode, r.Body)
+	}
+	if o := h.order(t, late); o.Status != flashsale.OrderExpired {
+		t.Errorf("after a late payment the order is %s, want expired", o.Status)
+	}
+	rep := h.settle(t, "pays")
+	if len(rep.Refunds) != 1 || rep.Refunds[0].EventID != "evt-late" || rep.Refunds[0].Reason != flashsale.ReasonExpired ||
+		rep.RefundsDueCents != late.AmountCents || rep.RevenueCents != 0 {
+		t.Errorf("refunds %+v due %d revenue %d, want one refund_due of %d for evt-late and no revenue",
+			rep.Refunds, rep.RefundsDueCents, rep.RevenueCents, late.AmountCents)
+	}
+	if !rep.Balanced || rep.Units.Reserved != 1 || rep.Units.Expired != 1 {
+		t.Errorf("units %+v balanced=%v, want the resold unit reserved and the late order expired", rep.Units, rep.Balanced)
+	}
+	// A payment for an order that never existed is a refund too.
+	if r := h.pay(t, "evt-ghost", "pays.nosuchorder", 100, "USD", h.clock.Now()); r.StatusCode != http.StatusOK {
+		t.Errorf("payment for an unknown order: got %d, want 200", r.StatusCode)
+	}
+}
