@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -285,9 +286,28 @@ func (s *Store) ReleaseLease(ctx context.Context, saleID, owner string) error {
 	return nil
 }
 
+var (
+	adjMu   sync.Mutex
+	adjLast int64
+)
+
+// adjustmentSK is a sort key that increases strictly within a process (so
+// adjustments written in the same millisecond keep their order) and stays
+// unique across processes (a random suffix).
+func adjustmentSK() string {
+	adjMu.Lock()
+	n := time.Now().UnixNano()
+	if n <= adjLast {
+		n = adjLast + 1
+	}
+	adjLast = n
+	adjMu.Unlock()
+	return fmt.Sprintf("ADJ#%019d#%s", n, flashsale.NewUniqueID()[10:])
+}
+
 func (s *Store) adjustmentPut(saleID string, adj flashsale.Adjustment) (types.TransactWriteItem, error) {
 	item, err := attributevalue.MarshalMap(adjustmentItem{
-		PK: ledgerKey(saleID), SK: "ADJ#" + flashsale.NewUniqueID(), Kind: adj.Kind, Units: adj.Units,
+		PK: ledgerKey(saleID), SK: adjustmentSK(), Kind: adj.Kind, Units: adj.Units,
 		Detail: adj.Detail, At: adj.At,
 	})
 	if err != nil {
