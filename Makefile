@@ -12,6 +12,10 @@ BOOTSTRAPS := $(FUNCTIONS:%=build/%/bootstrap)
 # Quiet, offline-friendly CDK.
 export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+# Context for synth/deploy, e.g. make deploy CDK_ARGS='-c stage=prod -c alarmEmail=ops@example.com'
+CDK_ARGS ?=
 
 # Where `make test` runs its own emulators, so it can run beside `make dev`.
 TEST_DYNAMODB_PORT ?= 8100
@@ -53,10 +57,10 @@ bin/flashsale: FORCE
 	$(GO) build -o $@ ./cmd/flashsale
 
 synth: $(NPM_STAMP) build ## synthesize the CloudFormation template into cdk.out/ (offline)
-	npx cdk synth --quiet
+	npx cdk synth --quiet $(CDK_ARGS)
 
 deploy: $(NPM_STAMP) build ## deploy the stack to the AWS account in your environment
-	npx cdk deploy
+	npx cdk deploy $(CDK_ARGS)
 
 bench: ## load-test the local stack
 	@echo "make bench: not yet implemented" >&2; exit 1

@@ -1,0 +1,328 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
+	"github.com/aws/jsii-runtime-go"
+
+	"flashsale/shared/apispec"
+)
+
+// api is the front door.
+type api struct {
+	rest awsapigateway.RestApi
+	// methods by "METHOD /path", as apispec spells routes.
+	methods  map[string]awsapigateway.Method
+	userPool awscognito.UserPool
+}
+
+// pathParam matches the {name} segments of a route path.
+var pathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+
+// routeKey is how apispec names a route: "POST /sales/{saleId}/orders".
+func routeKey(r apispec.Route) string { return r.Method + " " + r.Path }
+
+// methodSettingKey is how the CDK names a method in StageOptions.MethodOptions.
+func methodSettingKey(r apispec.Route) string { return r.Path + "/" + r.Method }
+
+// newAPI builds the REST API from apispec.Routes, with Cognito, throttles,
+// the usage plan, the cache, access logs and the WAF.
+func (s *stack) newAPI(fns *functions) *api {
+	a := &api{methods: map[string]awsapigateway.Method{}}
+	a.userPool = s.newUserPool()
+	authorizer := awsapigateway.NewCognitoUserPoolsAuthorizer(s.st, jsii.String("Authorizer"), &awsapigateway.CognitoUserPoolsAuthorizerProps{
+		CognitoUserPools: &[]awscognito.IUserPool{a.userPool},
+		// API Gateway caches the verdict per token; the local gateway does too.
+		ResultsCacheTtl: awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+
+	accessLog := awslogs.NewLogGroup(s.st, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     s.logRetention(),
+		RemovalPolicy: s.removal,
+	})
+
+	// Every method override repeats the stage's logging, metrics and
+	// throttle, so an override (here: cache, purchase throttle) never
+	// silently drops a stage setting for its method.
+	base := func() *awsapigateway.MethodDeploymentOptions {
+		return &awsapigateway.MethodDeploymentOptions{
+			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
+			MetricsEnabled:       jsii.Bool(true),
+			ThrottlingRateLimit:  jsii.Number(s.limits.Stage.RateLimit),
+			ThrottlingBurstLimit: jsii.Number(s.limits.Stage.BurstLimit),
+		}
+	}
+	overrides := map[string]*awsapigateway.MethodDeploymentOptions{}
+	purchase := false
+	for _, r := range apispec.Routes {
+		o := base()
+		if r.CacheSeconds > 0 {
+			o.CachingEnabled = jsii.Bool(true)
+			o.CacheTtl = awscdk.Duration_Seconds(jsii.Number(r.CacheSeconds))
+			o.CacheDataEncrypted = jsii.Bool(true)
+		}
+		if routeKey(r) == apispec.PurchaseRoute {
+			o.ThrottlingRateLimit = jsii.Number(s.limits.Purchase.RateLimit)
+			o.ThrottlingBurstLimit = jsii.Number(s.limits.Purchase.BurstLimit)
+			purchase = true
+		}
+		if r.CacheSeconds > 0 || routeKey(r) == apispec.PurchaseRoute {
+			overrides[methodSettingKey(r)] = o
+		}
+	}
+	if !purchase {
+		panic(fmt.Errorf("apispec.PurchaseRoute %q is not in apispec.Routes", apispec.PurchaseRoute))
+	}
+
+	a.rest = awsapigateway.NewRestApi(s.st, jsii.String("Api"), &awsapigateway.RestApiProps{
+		RestApiName: jsii.String(*s.st.StackName() + "-api"),
+		Description: jsii.String("flashsale REST API, generated from shared/apispec"),
+		// Regional: the WAF sees client IPs directly and the mobile apps
+		// gain nothing from an edge distribution for a dynamic API.
+		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
+			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		},
+		// Access and execution logs need the account-level CloudWatch role.
+		CloudWatchRole:              jsii.Bool(true),
+		CloudWatchRoleRemovalPolicy: s.removal,
+		ApiKeySourceType:            awsapigateway.ApiKeySourceType_HEADER,
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(s.props.Stage),
+			ThrottlingRateLimit:  jsii.Number(s.limits.Stage.RateLimit),
+			ThrottlingBurstLimit: jsii.Number(s.limits.Stage.BurstLimit),
+			// ERROR, not INFO: at a sale's request rate INFO logs cost more
+			// than the API; the access log has one line per request anyway.
+			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
+			DataTraceEnabled:     jsii.Bool(false), // would log tokens and bodies
+			MetricsEnabled:       jsii.Bool(true),
+			TracingEnabled:       jsii.Bool(true),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLog),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat())),
+			// The smallest cache (0.5 GB) holds every sale's info; only
+			// routes with CacheSeconds > 0 use it.
+			CacheClusterEnabled: jsii.Bool(true),
+			CacheClusterSize:    jsii.String("0.5"),
+			MethodOptions:       &overrides,
+		},
+	})
+
+	// The validator checks declared path parameters. Bodies and headers
+	// (Idempotency-Key) are checked by the handlers, because the contract
+	// fixes their order (404 before 400) and error shape, which the local
+	// gateway reproduces; a gateway model would answer first and differently.
+	validator := a.rest.AddRequestValidator(jsii.String("Validator"), &awsapigateway.RequestValidatorOptions{
+		ValidateRequestBody:       jsii.Bool(true),
+		ValidateRequestParameters: jsii.Bool(true),
+	})
+
+	for _, r := range apispec.Routes {
+		fn, ok := fns.api[r.Function]
+		if !ok {
+			panic(fmt.Errorf("route %s: no function %q", routeKey(r), r.Function))
+		}
+		params := map[string]*bool{}
+		var cacheKeys []*string
+		for _, m := range pathParam.FindAllStringSubmatch(r.Path, -1) {
+			p := "method.request.path." + m[1]
+			params[p] = jsii.Bool(true)
+			if r.CacheSeconds > 0 {
+				// Without this every sale would share one cache entry.
+				cacheKeys = append(cacheKeys, jsii.String(p))
+			}
+		}
+		integ := &awsapigateway.LambdaIntegrationOptions{Proxy: jsii.Bool(true)}
+		if len(cacheKeys) > 0 {
+			integ.CacheKeyParameters = &cacheKeys
+		}
+		opts := &awsapigateway.MethodOptions{
+			ApiKeyRequired:    jsii.Bool(r.APIKeyRequired),
+			RequestValidator:  validator,
+			RequestParameters: &params,
+			AuthorizationType: awsapigateway.AuthorizationType_NONE,
+		}
+		switch r.Auth {
+		case apispec.AuthCognito:
+			opts.AuthorizationType = awsapigateway.AuthorizationType_COGNITO
+			opts.Authorizer = authorizer
+		case apispec.AuthNone:
+		default:
+			panic(fmt.Errorf("route %s: auth %d is not mapped", routeKey(r), r.Auth))
+		}
+		res := a.rest.Root().ResourceForPath(jsii.String(r.Path))
+		a.methods[routeKey(r)] = res.AddMethod(jsii.String(r.Method), awsapigateway.NewLambdaIntegration(fn, integ), opts)
+	}
+
+	// The mobile app's usage plan: its key is required on the purchase route.
+	plan := a.rest.AddUsagePlan(jsii.String("AppPlan"), &awsapigateway.UsagePlanProps{
+		Name:        jsii.String(*s.st.StackName() + "-mobile-app"),
+		Description: jsii.String("Mobile app: throttle and daily quota from apispec"),
+		Throttle: &awsapigateway.ThrottleSettings{
+			RateLimit:  jsii.Number(s.limits.App.RateLimit),
+			BurstLimit: jsii.Number(s.limits.App.BurstLimit),
+		},
+		Quota: &awsapigateway.QuotaSettings{
+			Limit:  jsii.Number(s.limits.App.QuotaPerDay),
+			Period: awsapigateway.Period_DAY,
+		},
+		ApiStages: &[]*awsapigateway.UsagePlanPerApiStage{{Api: a.rest, Stage: a.rest.DeploymentStage()}},
+	})
+	key := a.rest.AddApiKey(jsii.String("AppKey"), &awsapigateway.ApiKeyOptions{
+		Description: jsii.String("flashsale mobile app"),
+	})
+	plan.AddApiKey(key, nil)
+
+	s.newWAF(a.rest.DeploymentStage())
+
+	out := func(id string, v *string, desc string) {
+		awscdk.NewCfnOutput(s.st, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
+	}
+	out("ApiUrl", a.rest.Url(), "REST API base URL")
+	out("ApiKeyId", key.KeyId(), "mobile app API key ID (aws apigateway get-api-key --include-value)")
+	return a
+}
+
+// accessLogFormat is one JSON object per request. json.Marshal sorts the keys
+// and quotes correctly, which hand-written JSON with $context variables tends
+// to get wrong.
+func accessLogFormat() string {
+	b, err := json.Marshal(map[string]string{
+		"requestId":          "$context.requestId",
+		"extendedRequestId":  "$context.extendedRequestId",
+		"requestTime":        "$context.requestTimeEpoch",
+		"ip":                 "$context.identity.sourceIp",
+		"userAgent":          "$context.identity.userAgent",
+		"apiKeyId":           "$context.identity.apiKeyId",
+		"user":               "$context.authorizer.claims.sub",
+		"method":             "$context.httpMethod",
+		"resource":           "$context.resourcePath",
+		"path":               "$context.path",
+		"status":             "$context.status",
+		"protocol":           "$context.protocol",
+		"responseLength":     "$context.responseLength",
+		"responseLatency":    "$context.responseLatency",
+		"integrationLatency": "$context.integration.latency",
+		"integrationStatus":  "$context.integration.status",
+		"integrationError":   "$context.integration.error",
+		"authorizerError":    "$context.authorizer.error",
+		"errorType":          "$context.error.responseType",
+		"errorMessage":       "$context.error.message",
+		"wafStatus":          "$context.waf.status",
+		"cacheHit":           "$context.cacheHit",
+	})
+	if err != nil {
+		panic(fmt.Errorf("access log format: %w", err))
+	}
+	return string(b)
+}
+
+// newUserPool creates the buyers' and staff's user pool, its groups and the
+// mobile app client.
+func (s *stack) newUserPool() awscognito.UserPool {
+	pool := awscognito.NewUserPool(s.st, jsii.String("Users"), &awscognito.UserPoolProps{
+		SelfSignUpEnabled: jsii.Bool(true), // buyers register in the app
+		SignInAliases:     &awscognito.SignInAliases{Email: jsii.Bool(true)},
+		AutoVerify:        &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		PasswordPolicy: &awscognito.PasswordPolicy{
+			MinLength:        jsii.Number(12),
+			RequireLowercase: jsii.Bool(true),
+			RequireUppercase: jsii.Bool(true),
+			RequireDigits:    jsii.Bool(true),
+			RequireSymbols:   jsii.Bool(true),
+		},
+		Mfa:             awscognito.Mfa_OPTIONAL,
+		MfaSecondFactor: &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)},
+		AccountRecovery: awscognito.AccountRecovery_EMAIL_ONLY,
+		// Lite: the cheapest per monthly active user; the API needs nothing
+		// from the richer plans.
+		FeaturePlan:        awscognito.FeaturePlan_LITE,
+		DeletionProtection: jsii.Bool(s.removal == awscdk.RemovalPolicy_RETAIN),
+		RemovalPolicy:      s.removal,
+	})
+	for _, g := range []struct{ id, name, desc string }{
+		{"AdminGroup", apispec.GroupAdmin, "Creates, restocks and settles sales"},
+		{"FinanceGroup", apispec.GroupFinance, "Reads settlement reports"},
+	} {
+		pool.AddGroup(jsii.String(g.id), &awscognito.UserPoolGroupOptions{
+			GroupName:   jsii.String(g.name),
+			Description: jsii.String(g.desc),
+		})
+	}
+	client := pool.AddClient(jsii.String("MobileApp"), &awscognito.UserPoolClientOptions{
+		GenerateSecret:             jsii.Bool(false), // a mobile app cannot keep one
+		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		PreventUserExistenceErrors: jsii.Bool(true),
+		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
+		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
+	})
+	awscdk.NewCfnOutput(s.st, jsii.String("UserPoolId"), &awscdk.CfnOutputProps{Value: pool.UserPoolId()})
+	awscdk.NewCfnOutput(s.st, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: client.UserPoolClientId()})
+	return pool
+}
+
+// newWAF protects the stage with a per-IP rate rule and AWS's common rule set.
+func (s *stack) newWAF(stage awsapigateway.Stage) {
+	visibility := func(name string) *awswafv2.CfnWebACL_VisibilityConfigProperty {
+		return &awswafv2.CfnWebACL_VisibilityConfigProperty{
+			CloudWatchMetricsEnabled: jsii.Bool(true),
+			MetricName:               jsii.String(name),
+			SampledRequestsEnabled:   jsii.Bool(true),
+		}
+	}
+	acl := awswafv2.NewCfnWebACL(s.st, jsii.String("WebAcl"), &awswafv2.CfnWebACLProps{
+		Scope:            jsii.String("REGIONAL"),
+		Description:      jsii.String("flashsale API: per-IP rate limit and AWS common rules"),
+		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: &awswafv2.CfnWebACL_AllowActionProperty{}},
+		VisibilityConfig: visibility(strings.ReplaceAll(*s.st.StackName(), "-", "") + "Acl"),
+		// Blocked callers get the same 429 body API Gateway's throttle sends.
+		CustomResponseBodies: map[string]*awswafv2.CfnWebACL_CustomResponseBodyProperty{
+			"tooManyRequests": {ContentType: jsii.String("APPLICATION_JSON"), Content: jsii.String(`{"message":"Too Many Requests"}`)},
+		},
+		Rules: &[]any{
+			&awswafv2.CfnWebACL_RuleProperty{
+				Name:     jsii.String("per-ip-rate"),
+				Priority: jsii.Number(0),
+				Action: &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
+					CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
+						ResponseCode:          jsii.Number(429),
+						CustomResponseBodyKey: jsii.String("tooManyRequests"),
+					},
+				}},
+				Statement: &awswafv2.CfnWebACL_StatementProperty{RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
+					Limit:               jsii.Number(s.limits.WAFRateLimit),
+					AggregateKeyType:    jsii.String("IP"),
+					EvaluationWindowSec: jsii.Number(300), // apispec's limit is per 5 minutes
+				}},
+				VisibilityConfig: visibility("PerIpRate"),
+			},
+			&awswafv2.CfnWebACL_RuleProperty{
+				Name:           jsii.String("aws-common"),
+				Priority:       jsii.Number(1),
+				OverrideAction: &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]any{}},
+				Statement: &awswafv2.CfnWebACL_StatementProperty{ManagedRuleGroupStatement: &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{
+					VendorName: jsii.String("AWS"),
+					Name:       jsii.String("AWSManagedRulesCommonRuleSet"),
+					// The set blocks bodies over 8 KB; the contract answers
+					// 413 body_too_large above 10 KB from the handler, so
+					// this rule only counts.
+					RuleActionOverrides: &[]any{&awswafv2.CfnWebACL_RuleActionOverrideProperty{
+						Name:        jsii.String("SizeRestrictions_BODY"),
+						ActionToUse: &awswafv2.CfnWebACL_RuleActionProperty{Count: &awswafv2.CfnWebACL_CountActionProperty{}},
+					}},
+				}},
+				VisibilityConfig: visibility("AwsCommon"),
+			},
+		},
+	})
+	awswafv2.NewCfnWebACLAssociation(s.st, jsii.String("WebAclStage"), &awswafv2.CfnWebACLAssociationProps{
+		ResourceArn: stage.StageArn(),
+		WebAclArn:   acl.AttrArn(),
+	})
+}

@@ -1,0 +1,73 @@
+package infra
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Context keys the app reads (cdk -c key=value, or "context" in cdk.json).
+const (
+	ContextStage                  = "stage"
+	ContextAlarmEmail             = "alarmEmail"
+	ContextReservedConcurrency    = "reservedConcurrency"
+	ContextProvisionedConcurrency = "provisionedConcurrency"
+	// ContextWarmThroughput is "READ:WRITE" units per second, e.g. 40000:20000.
+	ContextWarmThroughput    = "warmThroughput"
+	ContextWriterConcurrency = "orderWriterMaxConcurrency"
+	ContextFIFOGroups        = "fifoGroups"
+	ContextAssetRoot         = "assetRoot"
+)
+
+// PropsFromContext reads the stack props from the CDK context of node. Values
+// given with -c arrive as strings, values in cdk.json as JSON numbers; both
+// are accepted.
+func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
+	str := func(key string) string {
+		v := node.TryGetContext(jsii.String(key))
+		if v == nil {
+			return ""
+		}
+		return strings.TrimSpace(fmt.Sprint(v))
+	}
+	num := func(key string) (int, error) {
+		s := str(key)
+		if s == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, fmt.Errorf("context %s=%q: want an integer", key, s)
+		}
+		return n, nil
+	}
+	p := &FlashSaleStackProps{
+		Stage:      str(ContextStage),
+		AlarmEmail: str(ContextAlarmEmail),
+		AssetRoot:  str(ContextAssetRoot),
+	}
+	var err error
+	for key, dst := range map[string]*int{
+		ContextReservedConcurrency:    &p.ReservedConcurrency,
+		ContextProvisionedConcurrency: &p.ProvisionedConcurrency,
+		ContextWriterConcurrency:      &p.OrderWriterMaxConcurrency,
+		ContextFIFOGroups:             &p.FIFOGroups,
+	} {
+		if *dst, err = num(key); err != nil {
+			return nil, err
+		}
+	}
+	if s := str(ContextWarmThroughput); s != "" {
+		r, w, ok := strings.Cut(s, ":")
+		read, err1 := strconv.Atoi(r)
+		write, err2 := strconv.Atoi(w)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("context %s=%q: want READ:WRITE units per second, e.g. 40000:20000", ContextWarmThroughput, s)
+		}
+		p.WarmThroughput = &WarmThroughput{ReadUnitsPerSecond: read, WriteUnitsPerSecond: write}
+	}
+	return p, nil
+}

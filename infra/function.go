@@ -1,0 +1,198 @@
+package infra
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/schema"
+)
+
+// sizing is a function's memory and timeout.
+type sizing struct {
+	memoryMB int
+	timeout  time.Duration
+}
+
+// Lambda gives CPU in proportion to memory; Go handlers use little memory, so
+// memory here buys CPU (TLS and JSON) and the timeouts bound a stuck call.
+var sizes = map[string]sizing{
+	// Cacheable read; API Gateway's cache absorbs most of the load. API
+	// functions fail fast at 10 s, well inside API Gateway's 29 s.
+	apispec.FunctionSaleInfo: {memoryMB: 256, timeout: 10 * time.Second},
+	// The burst path: 512 MB halves cold-start init and p99 against 256 MB
+	// for a few more GB-seconds; every call is a handful of DynamoDB writes.
+	apispec.FunctionReserve: {memoryMB: 512, timeout: 10 * time.Second},
+	apispec.FunctionOrders:  {memoryMB: 256, timeout: 10 * time.Second},
+	// Admin preloads shards and runs an on-demand settlement behind the API,
+	// so it gets API Gateway's whole 29 s and more CPU.
+	apispec.FunctionAdmin: {memoryMB: 512, timeout: 29 * time.Second},
+	// The queue's visibility timeout is derived from this (≥ 6×).
+	apispec.FunctionOrderWriter: {memoryMB: 256, timeout: schema.OrderWriterTimeout},
+	// Settlement scans sales and queries every order bucket; it runs each
+	// minute under a lease, so a long run is skipped, not doubled.
+	apispec.FunctionSettlement: {memoryMB: 1024, timeout: 5 * time.Minute},
+}
+
+// DynamoDB actions, grouped as the functions use them. Transactions need no
+// action of their own: DynamoDB authorizes each Put, Update, Delete and
+// ConditionCheck inside TransactWriteItems as that action.
+var (
+	ddbRead     = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+	ddbGetBatch = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}
+	ddbUpdate   = []string{"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+	ddbWrite    = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
+	ddbReadAll  = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+)
+
+// functions are the deployed Lambdas by apispec name. api holds what API
+// Gateway invokes: the function, or its provisioned alias.
+type functions struct {
+	byName map[string]awslambda.Function
+	api    map[string]awslambda.IFunction
+}
+
+// logRetention keeps dev logs a week and prod logs three months (long enough
+// to investigate a sale's disputes).
+func (s *stack) logRetention() awslogs.RetentionDays {
+	if s.removal == awscdk.RemovalPolicy_RETAIN {
+		return awslogs.RetentionDays_THREE_MONTHS
+	}
+	return awslogs.RetentionDays_ONE_WEEK
+}
+
+// newFunctions creates the six functions, each with its own role holding only
+// what it uses.
+func (s *stack) newFunctions(d *data) *functions {
+	// The orders queue must stay invisible while the writer may still be
+	// working on a message, retries included (AWS: ≥ 6× the timeout).
+	if want := 6 * sizes[apispec.FunctionOrderWriter].timeout; schema.OrdersQueue.VisibilityTimeout < want {
+		panic(fmt.Errorf("orders queue visibility %s < 6 × order-writer timeout (%s)", schema.OrdersQueue.VisibilityTimeout, want))
+	}
+	env := map[string]*string{
+		schema.EnvSalesTable:     d.sales.TableName(),
+		schema.EnvOrdersTable:    d.orders.TableName(),
+		schema.EnvOrdersQueueURL: d.queue.QueueUrl(), // app.New needs it in every process
+		schema.EnvFIFOGroups:     jsii.String(strconv.Itoa(s.props.FIFOGroups)),
+	}
+	f := &functions{byName: map[string]awslambda.Function{}, api: map[string]awslambda.IFunction{}}
+	for _, name := range functionNames {
+		fnEnv := map[string]*string{}
+		for k, v := range env {
+			fnEnv[k] = v
+		}
+		if name == apispec.FunctionOrders {
+			fnEnv[schema.EnvWebhookSecretARN] = d.webhookSecret.SecretArn()
+		}
+		f.byName[name] = s.newFunction(name, fnEnv)
+		f.api[name] = f.byName[name]
+	}
+
+	grant := func(fn string, t awsdynamodb.Table, actions ...[]string) {
+		var all []*string
+		for _, a := range actions {
+			all = append(all, *jsii.Strings(a...)...)
+		}
+		f.byName[fn].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   &all,
+			Resources: jsii.Strings(*t.TableArn()),
+		}))
+	}
+	grant(apispec.FunctionSaleInfo, d.sales, ddbRead)
+
+	grant(apispec.FunctionReserve, d.sales, ddbGetBatch, ddbUpdate)
+	grant(apispec.FunctionReserve, d.orders, ddbRead, ddbWrite)
+	d.queue.GrantSendMessages(f.byName[apispec.FunctionReserve])
+
+	// Orders serves status, cancel (units back to the shards) and the
+	// payment webhook, which alone reads the signing secret.
+	grant(apispec.FunctionOrders, d.sales, ddbGetBatch, ddbUpdate)
+	grant(apispec.FunctionOrders, d.orders, ddbRead, ddbWrite)
+	d.webhookSecret.GrantRead(f.byName[apispec.FunctionOrders], nil)
+
+	grant(apispec.FunctionAdmin, d.sales, ddbRead, ddbWrite)
+	grant(apispec.FunctionAdmin, d.orders, ddbRead, ddbWrite)
+
+	grant(apispec.FunctionOrderWriter, d.orders, []string{"dynamodb:GetItem"}, ddbWrite)
+
+	// Settlement lists the sales (Scan) and writes leases, repairs and reports.
+	grant(apispec.FunctionSettlement, d.sales, ddbReadAll, ddbWrite)
+	grant(apispec.FunctionSettlement, d.orders, ddbRead, ddbWrite)
+
+	// The event source grants the writer exactly the consume actions on the
+	// queue. Batches of 10 are SQS's maximum per receive; the writer reports
+	// failures per message, and MaxConcurrency bounds its load on DynamoDB.
+	f.byName[apispec.FunctionOrderWriter].AddEventSource(awslambdaeventsources.NewSqsEventSource(d.queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(10),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(s.props.OrderWriterMaxConcurrency),
+	}))
+
+	if n := s.props.ProvisionedConcurrency; n > 0 {
+		reserve := f.byName[apispec.FunctionReserve]
+		f.api[apispec.FunctionReserve] = awslambda.NewAlias(s.st, jsii.String("ReserveLive"), &awslambda.AliasProps{
+			AliasName:                       jsii.String("live"),
+			Version:                         reserve.CurrentVersion(),
+			ProvisionedConcurrentExecutions: jsii.Number(n),
+		})
+	}
+	return f
+}
+
+// newFunction creates one arm64 provided.al2023 function from
+// AssetRoot/<name>/bootstrap with its own log group and role.
+func (s *stack) newFunction(name string, env map[string]*string) awslambda.Function {
+	size, ok := sizes[name]
+	if !ok {
+		panic(fmt.Errorf("function %s has no sizing", name))
+	}
+	logs := awslogs.NewLogGroup(s.st, jsii.String(name+"-logs"), &awslogs.LogGroupProps{
+		Retention:     s.logRetention(),
+		RemovalPolicy: s.removal,
+	})
+	// An explicit role instead of AWSLambdaBasicExecutionRole, which allows
+	// writing to every log group in the account.
+	role := awsiam.NewRole(s.st, jsii.String(name+"-role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("flashsale " + name + " function"),
+	})
+	logs.GrantWrite(role)
+
+	props := &awslambda.FunctionProps{
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(s.props.AssetRoot, name)), nil),
+		MemorySize:   jsii.Number(size.memoryMB),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(size.timeout.Seconds())),
+		Environment:  &env,
+		Role:         role,
+		LogGroup:     logs,
+		Tracing:      awslambda.Tracing_ACTIVE,
+		Description:  jsii.String("flashsale " + name),
+	}
+	switch name {
+	case apispec.FunctionReserve:
+		props.ReservedConcurrentExecutions = jsii.Number(s.props.ReservedConcurrency)
+	case apispec.FunctionSettlement:
+		// The schedule runs it again in a minute; retries only pile up.
+		props.RetryAttempts = jsii.Number(0)
+	}
+	fn := awslambda.NewFunction(s.st, jsii.String(name), props)
+	// Names the function in the bill and for the template tests.
+	awscdk.Tags_Of(fn).Add(jsii.String(FunctionTag), jsii.String(name), nil)
+	return fn
+}
+
+// FunctionTag is the tag whose value is a function's apispec name.
+const FunctionTag = "flashsale:function"

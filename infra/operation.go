@@ -1,0 +1,132 @@
+package infra
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/jsii-runtime-go"
+
+	"flashsale/infra/metricspec"
+	"flashsale/shared/apispec"
+)
+
+// minute is the period of every alarm: a sale lasts minutes, not hours.
+var minute = awscdk.Duration_Minutes(jsii.Number(1))
+
+// settlementMetric is one of the custom metrics settlement emits through EMF.
+func settlementMetric(name, statistic string) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(metricspec.Namespace),
+		MetricName:    jsii.String(name),
+		DimensionsMap: &map[string]*string{metricspec.DimensionService: jsii.String(metricspec.ServiceSettlement)},
+		Statistic:     jsii.String(statistic),
+		Period:        minute,
+	})
+}
+
+// newOperations adds the settlement schedule, the alarm topic, the alarms and
+// the dashboard.
+func (s *stack) newOperations(d *data, fns *functions, a *api) {
+	// Settlement every minute: it expires unpaid orders, so units come back
+	// on sale within a minute of their payment window closing.
+	awsevents.NewRule(s.st, jsii.String("SettlementSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Runs settlement every minute"),
+		Schedule:    awsevents.Schedule_Rate(minute),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fns.byName[apispec.FunctionSettlement], &awseventstargets.LambdaFunctionProps{
+			RetryAttempts: jsii.Number(0), // the next tick is the retry
+		})},
+	})
+
+	topic := awssns.NewTopic(s.st, jsii.String("Alarms"), &awssns.TopicProps{
+		DisplayName: jsii.String("flashsale " + s.props.Stage + " alarms"),
+		EnforceSSL:  jsii.Bool(true),
+	})
+	if s.props.AlarmEmail != "" {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(s.props.AlarmEmail), nil))
+	} else if s.removal == awscdk.RemovalPolicy_RETAIN {
+		awscdk.Annotations_Of(topic).AddWarningV2(jsii.String("flashsale:no-alarm-email"),
+			jsii.String("no alarmEmail context: alarms publish to a topic nobody is subscribed to"))
+	}
+	action := awscloudwatchactions.NewSnsAction(topic)
+	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64, periods int) {
+		al := awscloudwatch.NewAlarm(s.st, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(desc),
+			Metric:             m,
+			Threshold:          jsii.Number(threshold),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(periods),
+			DatapointsToAlarm:  jsii.Number(periods),
+			// No data means no traffic, deliveries or runs: all fine.
+			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		al.AddAlarmAction(action)
+		al.AddOkAction(action)
+	}
+
+	stage := a.rest.DeploymentStage()
+	reserve := fns.byName[apispec.FunctionReserve]
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: minute}
+	max := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}
+
+	alarm("OrdersDlqDepth", "Orders are in the dead-letter queue: accepted orders the writer could not persist; inspect and redrive.",
+		d.dlq.MetricApproximateNumberOfMessagesVisible(max), 0, 1)
+	alarm("SettlementUnbalanced", "Settlement found sales whose books do not balance (available + reserved + paid != loaded).",
+		settlementMetric(metricspec.Unbalanced, "Maximum"), 0, 1)
+	// 5XXError is 0 or 1 per request, so its average is the error rate. The
+	// handlers answer 503 on purpose when shedding load, hence a rate over
+	// three minutes rather than any single 5xx.
+	alarm("Api5xxRate", "More than 1% of API requests failed with 5xx for 3 minutes.",
+		stage.MetricServerError(&awscloudwatch.MetricOptions{Statistic: jsii.String("Average"), Period: minute}), 0.01, 3)
+	alarm("ReserveThrottles", "The reserve function hit its reserved concurrency: purchases are being refused.",
+		reserve.MetricThrottles(sum), 0, 1)
+	alarm("OrdersQueueAge", "The oldest order has waited over 5 minutes for the writer.",
+		d.queue.MetricApproximateAgeOfOldestMessage(max), 300, 3)
+	for _, name := range functionNames {
+		alarm("Errors-"+name, "The "+name+" function returned errors (a crash, timeout or an error return).",
+			fns.byName[name].MetricErrors(sum), 0, 1)
+	}
+
+	graph := func(title string, left ...awscloudwatch.IMetric) awscloudwatch.IWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title: jsii.String(title), Left: &left, Width: jsii.Number(8), Height: jsii.Number(6),
+		})
+	}
+	p99 := &awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: minute}
+	tableSum := func(metric string) *awscloudwatch.MetricOptions {
+		return &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: minute, Label: jsii.String(metric)}
+	}
+	writer := fns.byName[apispec.FunctionOrderWriter]
+	awscloudwatch.NewDashboard(s.st, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DashboardName: jsii.String(*s.st.StackName()),
+		Widgets: &[]*[]awscloudwatch.IWidget{
+			{
+				graph("API requests, 4xx, 5xx", stage.MetricCount(sum), stage.MetricClientError(sum), stage.MetricServerError(sum)),
+				graph("API latency p99", stage.MetricLatency(p99), stage.MetricIntegrationLatency(p99)),
+				graph("API cache", stage.MetricCacheHitCount(sum), stage.MetricCacheMissCount(sum)),
+			},
+			{
+				graph("Reserve invocations, errors, throttles", reserve.MetricInvocations(sum), reserve.MetricErrors(sum), reserve.MetricThrottles(sum)),
+				graph("Reserve duration p99", reserve.MetricDuration(p99)),
+				graph("Reserve concurrency", reserve.Metric(jsii.String("ConcurrentExecutions"), max)),
+			},
+			{
+				graph("Orders queue", d.queue.MetricApproximateNumberOfMessagesVisible(max), d.queue.MetricApproximateAgeOfOldestMessage(max)),
+				graph("Dead-letter queue", d.dlq.MetricApproximateNumberOfMessagesVisible(max)),
+				graph("Order writer", writer.MetricInvocations(sum), writer.MetricErrors(sum), writer.MetricDuration(p99)),
+			},
+			{
+				graph("Sales table writes and throttles",
+					d.sales.MetricConsumedWriteCapacityUnits(sum), d.sales.Metric(jsii.String("WriteThrottleEvents"), tableSum("WriteThrottleEvents"))),
+				graph("Orders table writes and throttles",
+					d.orders.MetricConsumedWriteCapacityUnits(sum), d.orders.Metric(jsii.String("WriteThrottleEvents"), tableSum("WriteThrottleEvents"))),
+				graph("Settlement",
+					settlementMetric(metricspec.UnitsSold, "Sum"), settlementMetric(metricspec.UnitsExpired, "Sum"),
+					settlementMetric(metricspec.LeaksRepaired, "Sum"), settlementMetric(metricspec.Unbalanced, "Maximum")),
+			},
+		},
+	})
+}

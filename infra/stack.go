@@ -1,0 +1,178 @@
+// Package infra is the flashsale stack in the AWS CDK: the REST API with its
+// throttles, Cognito and WAF; one Lambda per apispec function; the tables and
+// queues from shared/schema; and the schedule, alarms and dashboard that run a
+// sale. cdk.json runs infra/cdkapp, and template-tests/ builds the same stack.
+package infra
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/schema"
+)
+
+// FlashSaleStackProps configures one deployment of the stack. Zero values take
+// the stage's defaults.
+type FlashSaleStackProps struct {
+	awscdk.StackProps
+	// Stage is "dev" or "prod": it selects apispec limits, removal policies
+	// (prod retains data and turns on deletion protection) and log retention.
+	Stage string
+	// AlarmEmail, if set, subscribes an address to the alarm topic.
+	AlarmEmail string
+	// ReservedConcurrency caps and guarantees the reserve function's
+	// concurrency, isolating the burst from the other functions.
+	ReservedConcurrency int
+	// ProvisionedConcurrency keeps that many reserve environments warm for a
+	// sale; 0 provisions none. It must not exceed ReservedConcurrency.
+	ProvisionedConcurrency int
+	// WarmThroughput pre-warms both tables for a sale day; nil leaves
+	// DynamoDB's default.
+	WarmThroughput *WarmThroughput
+	// OrderWriterMaxConcurrency caps the order writer's concurrent batches.
+	OrderWriterMaxConcurrency int
+	// FIFOGroups is how many message groups orders spread over.
+	FIFOGroups int
+	// AssetRoot holds one folder per function with its arm64 bootstrap, as
+	// make build writes them ("build" by default, relative to the working
+	// directory). Tests point it at placeholder folders.
+	AssetRoot string
+}
+
+// WarmThroughput is the read and write capacity, in units per second, a table
+// can serve instantly (on-demand tables start at 12,000 reads and 4,000 writes).
+type WarmThroughput struct {
+	ReadUnitsPerSecond  int
+	WriteUnitsPerSecond int
+}
+
+// stageDefaults are the per-stage values props may override.
+type stageDefaults struct {
+	reservedConcurrency int
+	writerConcurrency   int
+	retain              bool
+}
+
+var defaults = map[string]stageDefaults{
+	// dev needs an account concurrency quota of at least 200: AWS keeps 100
+	// unreserved.
+	"dev": {reservedConcurrency: 100, writerConcurrency: 10},
+	// prod: 8,000 purchases/s at ~50 ms each is ~400 environments; 800 leaves
+	// headroom and keeps the 200 others of a 1,000 quota for everything else.
+	"prod": {reservedConcurrency: 800, writerConcurrency: 50, retain: true},
+}
+
+// Construct IDs of the Lambda functions are their apispec names; these are the
+// functions in build order.
+var functionNames = []string{
+	apispec.FunctionSaleInfo,
+	apispec.FunctionReserve,
+	apispec.FunctionOrders,
+	apispec.FunctionAdmin,
+	apispec.FunctionOrderWriter,
+	apispec.FunctionSettlement,
+}
+
+// FunctionNames returns the apispec function names the stack deploys, each
+// expected as AssetRoot/<name>/bootstrap.
+func FunctionNames() []string { return append([]string(nil), functionNames...) }
+
+// StackID is the construct ID (and CloudFormation stack name) of a stage, so
+// dev and prod can live in one account.
+func StackID(stage string) string { return "FlashSale-" + stage }
+
+// stack holds what the builders share while the stack is assembled.
+type stack struct {
+	st      awscdk.Stack
+	props   FlashSaleStackProps
+	limits  apispec.Limits
+	removal awscdk.RemovalPolicy
+}
+
+// NewFlashSaleStack builds the whole flashsale deployment and attaches the
+// cdk-nag AwsSolutions checks to it. It panics, as constructs do, on invalid
+// props or missing function assets.
+func NewFlashSaleStack(scope constructs.Construct, id string, props *FlashSaleStackProps) awscdk.Stack {
+	p, err := withDefaults(props)
+	if err != nil {
+		panic(fmt.Errorf("flashsale stack: %w", err))
+	}
+	limits, err := apispec.LimitsFor(p.Stage)
+	if err != nil {
+		panic(fmt.Errorf("flashsale stack: %w", err))
+	}
+	sp := p.StackProps
+	if sp.Description == nil {
+		sp.Description = jsii.String("flashsale " + p.Stage + ": REST API, purchase path, order queue and settlement")
+	}
+	s := &stack{st: awscdk.NewStack(scope, &id, &sp), props: p, limits: limits, removal: awscdk.RemovalPolicy_DESTROY}
+	if defaults[p.Stage].retain {
+		s.removal = awscdk.RemovalPolicy_RETAIN
+	}
+	awscdk.Tags_Of(s.st).Add(jsii.String("app"), jsii.String("flashsale"), nil)
+	awscdk.Tags_Of(s.st).Add(jsii.String("stage"), jsii.String(p.Stage), nil)
+
+	d := s.newData()
+	fns := s.newFunctions(d)
+	api := s.newAPI(fns)
+	s.newOperations(d, fns, api)
+	s.suppressNagFindings(d, fns, api)
+
+	awscdk.Aspects_Of(s.st).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return s.st
+}
+
+// withDefaults validates props and fills in the stage defaults.
+func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
+	var p FlashSaleStackProps
+	if props != nil {
+		p = *props
+	}
+	if p.Stage == "" {
+		p.Stage = "dev"
+	}
+	d, ok := defaults[p.Stage]
+	if !ok {
+		return p, fmt.Errorf("unknown stage %q (want dev or prod)", p.Stage)
+	}
+	if p.ReservedConcurrency == 0 {
+		p.ReservedConcurrency = d.reservedConcurrency
+	}
+	if p.OrderWriterMaxConcurrency == 0 {
+		p.OrderWriterMaxConcurrency = d.writerConcurrency
+	}
+	if p.FIFOGroups == 0 {
+		p.FIFOGroups = schema.DefaultFIFOGroups
+	}
+	if p.AssetRoot == "" {
+		p.AssetRoot = "build"
+	}
+	switch {
+	case p.ReservedConcurrency < 1:
+		return p, fmt.Errorf("reservedConcurrency %d: want at least 1", p.ReservedConcurrency)
+	case p.ProvisionedConcurrency < 0 || p.ProvisionedConcurrency > p.ReservedConcurrency:
+		return p, fmt.Errorf("provisionedConcurrency %d: want 0..reservedConcurrency (%d)", p.ProvisionedConcurrency, p.ReservedConcurrency)
+	// Lambda's SQS event source accepts a maximum concurrency of 2 to 1000.
+	case p.OrderWriterMaxConcurrency < 2 || p.OrderWriterMaxConcurrency > 1000:
+		return p, fmt.Errorf("orderWriterMaxConcurrency %d: want 2..1000", p.OrderWriterMaxConcurrency)
+	case p.FIFOGroups < 1:
+		return p, fmt.Errorf("fifoGroups %d: want at least 1", p.FIFOGroups)
+	case p.WarmThroughput != nil && (p.WarmThroughput.ReadUnitsPerSecond < 1 || p.WarmThroughput.WriteUnitsPerSecond < 1):
+		return p, fmt.Errorf("warmThroughput %+v: want positive read and write units", *p.WarmThroughput)
+	}
+	// Fail here with a hint rather than deep inside jsii with a stack trace.
+	for _, name := range functionNames {
+		bin := filepath.Join(p.AssetRoot, name, "bootstrap")
+		if _, err := os.Stat(bin); err != nil {
+			return p, fmt.Errorf("function asset %s: %w (run make build first)", bin, err)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,580 @@
+package templatetests
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"flashsale/infra"
+	"flashsale/infra/metricspec"
+	"flashsale/shared/apispec"
+	"flashsale/shared/schema"
+)
+
+func TestFunctions_Arm64OnProvidedAL2023(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		all := ofType(b, "AWS::Lambda::Function")
+		if got, want := len(all), len(infra.FunctionNames()); got != want {
+			t.Fatalf("got %d functions, want %d (one per apispec function)", got, want)
+		}
+		good := find(t, b, "AWS::Lambda::Function", map[string]any{
+			"Runtime":       "provided.al2023",
+			"Architectures": []any{"arm64"},
+			"Handler":       "bootstrap",
+		})
+		for id := range all {
+			if _, ok := good[id]; !ok {
+				p := props(all[id])
+				t.Errorf("function %s: got runtime %v, architectures %v, handler %v; want provided.al2023, [arm64], bootstrap",
+					tag(p, infra.FunctionTag), p["Runtime"], p["Architectures"], p["Handler"])
+			}
+		}
+		for _, name := range infra.FunctionNames() {
+			p := function(t, b, name)
+			if tm := num(t, p["Timeout"], name+" Timeout"); tm < 1 || tm > 900 {
+				t.Errorf("%s: got timeout %v s, want 1..900", name, tm)
+			}
+			if _, ok := p["MemorySize"]; !ok {
+				t.Errorf("%s: memory size not set", name)
+			}
+			lg, ok := b.res[ref(p["LoggingConfig"].(map[string]any)["LogGroup"])].(map[string]any)
+			if !ok || props(lg)["RetentionInDays"] == nil {
+				t.Errorf("%s: want its own log group with a retention", name)
+			}
+		}
+	})
+}
+
+func TestFunctions_Environment(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		sales, orders := tableID(t, b, schema.Sales), tableID(t, b, schema.Orders)
+		for _, name := range infra.FunctionNames() {
+			vars, _ := function(t, b, name)["Environment"].(map[string]any)["Variables"].(map[string]any)
+			if got := ref(vars[schema.EnvSalesTable]); got != sales {
+				t.Errorf("%s: %s refers to %q, want the Sales table %q", name, schema.EnvSalesTable, got, sales)
+			}
+			if got := ref(vars[schema.EnvOrdersTable]); got != orders {
+				t.Errorf("%s: %s refers to %q, want the Orders table %q", name, schema.EnvOrdersTable, got, orders)
+			}
+			if got := ref(vars[schema.EnvOrdersQueueURL]); got != ordersQueueID(t, b) {
+				t.Errorf("%s: %s refers to %q, want the orders queue", name, schema.EnvOrdersQueueURL, got)
+			}
+			_, hasSecret := vars[schema.EnvWebhookSecretARN]
+			if want := name == apispec.FunctionOrders; hasSecret != want {
+				t.Errorf("%s: has %s = %v, want %v (only the webhook's function)", name, schema.EnvWebhookSecretARN, hasSecret, want)
+			}
+		}
+	})
+}
+
+func TestReserve_ReservedConcurrency(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		// The function behind the purchase route, found through the route.
+		r, ok := routes(t, b)[apispec.PurchaseRoute]
+		if !ok {
+			t.Fatalf("no method for %s", apispec.PurchaseRoute)
+		}
+		if r.function != apispec.FunctionReserve {
+			t.Fatalf("%s invokes %s, want %s", apispec.PurchaseRoute, r.function, apispec.FunctionReserve)
+		}
+		got, ok := function(t, b, r.function)["ReservedConcurrentExecutions"]
+		if !ok || num(t, got, "ReservedConcurrentExecutions") < 1 {
+			t.Errorf("reserve: got reserved concurrency %v, want a positive number", got)
+		}
+		for _, name := range infra.FunctionNames() {
+			if _, ok := function(t, b, name)["ReservedConcurrentExecutions"]; ok && name != apispec.FunctionReserve {
+				t.Errorf("%s: has reserved concurrency; only reserve should take from the account pool", name)
+			}
+		}
+		if b.props.ProvisionedConcurrency > 0 {
+			mustFind(t, b, "AWS::Lambda::Alias", map[string]any{
+				"FunctionName":                 map[string]any{"Ref": functions(t, b)[apispec.FunctionReserve]},
+				"ProvisionedConcurrencyConfig": map[string]any{"ProvisionedConcurrentExecutions": b.props.ProvisionedConcurrency},
+			})
+		}
+	})
+}
+
+func TestAPI_ThrottlesEqualApispec(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		l := b.limits
+		purchasePath := resourcePath(strings.SplitN(apispec.PurchaseRoute, " ", 2)[1])
+		mustFind(t, b, "AWS::ApiGateway::Stage", map[string]any{
+			"StageName": b.stage,
+			"MethodSettings": assertions.Match_ArrayWith(&[]any{
+				like(map[string]any{"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": l.Stage.RateLimit, "ThrottlingBurstLimit": l.Stage.BurstLimit}),
+				like(map[string]any{"HttpMethod": "POST", "ResourcePath": purchasePath, "ThrottlingRateLimit": l.Purchase.RateLimit, "ThrottlingBurstLimit": l.Purchase.BurstLimit}),
+			}),
+		})
+		// No method may be left unthrottled or throttled above the stage.
+		for _, st := range ofType(b, "AWS::ApiGateway::Stage") {
+			for _, s := range props(st)["MethodSettings"].([]any) {
+				ms := s.(map[string]any)
+				rate, ok := ms["ThrottlingRateLimit"].(float64)
+				if !ok || rate > l.Stage.RateLimit {
+					t.Errorf("method setting %v %v: got rate %v, want ≤ stage rate %v", ms["HttpMethod"], ms["ResourcePath"], ms["ThrottlingRateLimit"], l.Stage.RateLimit)
+				}
+			}
+		}
+		mustFind(t, b, "AWS::ApiGateway::UsagePlan", map[string]any{
+			"Throttle": map[string]any{"RateLimit": l.App.RateLimit, "BurstLimit": l.App.BurstLimit},
+			"Quota":    map[string]any{"Limit": l.App.QuotaPerDay, "Period": "DAY"},
+		})
+		if n := len(ofType(b, "AWS::ApiGateway::UsagePlanKey")); n != 1 {
+			t.Errorf("got %d usage plan keys, want 1 (the mobile app's)", n)
+		}
+		mustFind(t, b, "AWS::WAFv2::WebACL", map[string]any{
+			"Scope": "REGIONAL",
+			"Rules": assertions.Match_ArrayWith(&[]any{
+				like(map[string]any{"Statement": map[string]any{"RateBasedStatement": map[string]any{"Limit": l.WAFRateLimit, "AggregateKeyType": "IP", "EvaluationWindowSec": 300}}}),
+				like(map[string]any{"Statement": map[string]any{"ManagedRuleGroupStatement": map[string]any{"VendorName": "AWS", "Name": "AWSManagedRulesCommonRuleSet"}}}),
+			}),
+		})
+		stages := ofType(b, "AWS::ApiGateway::Stage")
+		acls := ofType(b, "AWS::WAFv2::WebACL")
+		for _, a := range ofType(b, "AWS::WAFv2::WebACLAssociation") {
+			if !slices.ContainsFunc(refsIn(props(a)["ResourceArn"]), func(id string) bool { return stages[id] != nil }) {
+				t.Errorf("WebACL association targets %v, want the API stage", props(a)["ResourceArn"])
+			}
+			if acls[ref(props(a)["WebACLArn"])] == nil {
+				t.Errorf("WebACL association uses %v, want the stack's WebACL", props(a)["WebACLArn"])
+			}
+		}
+		if n := len(ofType(b, "AWS::WAFv2::WebACLAssociation")); n != 1 {
+			t.Errorf("got %d WebACL associations, want 1", n)
+		}
+	})
+}
+
+func TestAPI_StageLoggingCachingValidation(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		mustFind(t, b, "AWS::ApiGateway::Stage", map[string]any{
+			"AccessLogSetting":    map[string]any{"DestinationArn": assertions.Match_AnyValue(), "Format": assertions.Match_StringLikeRegexp(jsii.String(`^\{.*"requestId":"\$context\.requestId".*\}$`))},
+			"CacheClusterEnabled": true,
+			"CacheClusterSize":    "0.5",
+			"TracingEnabled":      true,
+		})
+		for _, r := range apispec.Routes {
+			if r.CacheSeconds == 0 {
+				continue
+			}
+			mustFind(t, b, "AWS::ApiGateway::Stage", map[string]any{"MethodSettings": assertions.Match_ArrayWith(&[]any{like(map[string]any{
+				"HttpMethod": r.Method, "ResourcePath": resourcePath(r.Path),
+				"CachingEnabled": true, "CacheTtlInSeconds": r.CacheSeconds,
+			})})})
+		}
+		mustFind(t, b, "AWS::ApiGateway::RequestValidator", map[string]any{"ValidateRequestBody": true, "ValidateRequestParameters": true})
+	})
+}
+
+// resourcePath is how a stage's MethodSettings name a path: "/" and the path
+// with each "/" escaped as "~1".
+func resourcePath(path string) string { return "/" + strings.ReplaceAll(path, "/", "~1") }
+
+// pathParams lists a route path's {params}.
+var pathParams = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+
+func TestRoutes_EqualApispec(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		got := routes(t, b)
+		for _, r := range apispec.Routes {
+			key := r.Method + " " + r.Path
+			t.Run(key, func(t *testing.T) {
+				m, ok := got[key]
+				if !ok {
+					t.Fatalf("route missing from the template")
+				}
+				if m.function != r.Function {
+					t.Errorf("got function %s, want %s", m.function, r.Function)
+				}
+				wantAuth := map[apispec.Auth]string{apispec.AuthNone: "NONE", apispec.AuthCognito: "COGNITO_USER_POOLS"}[r.Auth]
+				if a := m.props["AuthorizationType"]; a != wantAuth {
+					t.Errorf("got authorization %v, want %s", a, wantAuth)
+				}
+				if r.Auth == apispec.AuthCognito {
+					az, ok := b.res[ref(m.props["AuthorizerId"])].(map[string]any)
+					if !ok || props(az)["Type"] != "COGNITO_USER_POOLS" {
+						t.Errorf("got authorizer %v, want a Cognito user pools authorizer", m.props["AuthorizerId"])
+					}
+				}
+				if k, _ := m.props["ApiKeyRequired"].(bool); k != r.APIKeyRequired {
+					t.Errorf("got ApiKeyRequired %v, want %v", k, r.APIKeyRequired)
+				}
+				if m.props["RequestValidatorId"] == nil {
+					t.Errorf("no request validator")
+				}
+				var wantKeys []string
+				if r.CacheSeconds > 0 {
+					for _, p := range pathParams.FindAllStringSubmatch(r.Path, -1) {
+						wantKeys = append(wantKeys, "method.request.path."+p[1])
+					}
+				}
+				integ, _ := m.props["Integration"].(map[string]any)
+				if gotKeys := strs(integ["CacheKeyParameters"]); !slices.Equal(gotKeys, wantKeys) {
+					t.Errorf("got cache key parameters %v, want %v", gotKeys, wantKeys)
+				}
+			})
+		}
+		if len(got) != len(apispec.Routes) {
+			t.Errorf("got %d methods, want exactly the %d apispec routes", len(got), len(apispec.Routes))
+		}
+	})
+}
+
+func TestCognito_PoolGroupsAndClient(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		for _, g := range []string{apispec.GroupAdmin, apispec.GroupFinance} {
+			mustFind(t, b, "AWS::Cognito::UserPoolGroup", map[string]any{"GroupName": g})
+		}
+		mustFind(t, b, "AWS::Cognito::UserPoolClient", map[string]any{"GenerateSecret": false})
+		mustFind(t, b, "AWS::ApiGateway::Authorizer", map[string]any{"Type": "COGNITO_USER_POOLS"})
+	})
+}
+
+// tableID finds the table defined by t, failing unless exactly one matches.
+func tableID(tb testing.TB, b *built, t schema.Table) string {
+	tb.Helper()
+	keys := []any{map[string]any{"AttributeName": t.PartitionKey.Name, "KeyType": "HASH"}}
+	attrs := []any{map[string]any{"AttributeName": t.PartitionKey.Name, "AttributeType": t.PartitionKey.Type}}
+	if t.SortKey != nil {
+		keys = append(keys, map[string]any{"AttributeName": t.SortKey.Name, "KeyType": "RANGE"})
+		attrs = append(attrs, map[string]any{"AttributeName": t.SortKey.Name, "AttributeType": t.SortKey.Type})
+	}
+	got := find(tb, b, "AWS::DynamoDB::Table", map[string]any{
+		"KeySchema":            assertions.Match_Exact(keys),
+		"AttributeDefinitions": assertions.Match_Exact(attrs),
+	})
+	if len(got) != 1 {
+		tb.Fatalf("table %s: got %d tables with its key schema, want 1", t.Name, len(got))
+	}
+	for id := range got {
+		return id
+	}
+	return ""
+}
+
+func TestTables_EqualSchema(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		if got, want := len(ofType(b, "AWS::DynamoDB::Table")), len(schema.Tables); got != want {
+			t.Errorf("got %d tables, want %d", got, want)
+		}
+		prod := b.stage == "prod"
+		for _, st := range schema.Tables {
+			t.Run(st.Name, func(t *testing.T) {
+				r := b.res[tableID(t, b, st)].(map[string]any)
+				p := props(r)
+				if p["BillingMode"] != "PAY_PER_REQUEST" {
+					t.Errorf("got billing %v, want PAY_PER_REQUEST", p["BillingMode"])
+				}
+				if pitr, _ := p["PointInTimeRecoverySpecification"].(map[string]any); pitr["PointInTimeRecoveryEnabled"] != true {
+					t.Errorf("got PITR %v, want enabled", p["PointInTimeRecoverySpecification"])
+				}
+				ttl, _ := p["TimeToLiveSpecification"].(map[string]any)
+				if st.TTLAttribute == "" && ttl != nil {
+					t.Errorf("got TTL %v, want none", ttl)
+				}
+				if st.TTLAttribute != "" && (ttl["AttributeName"] != st.TTLAttribute || ttl["Enabled"] != true) {
+					t.Errorf("got TTL %v, want %s enabled", ttl, st.TTLAttribute)
+				}
+				if got := p["DeletionProtectionEnabled"] == true; got != prod {
+					t.Errorf("got deletion protection %v, want %v", got, prod)
+				}
+				wantPolicy := map[bool]string{true: "Retain", false: "Delete"}[prod]
+				if r["DeletionPolicy"] != wantPolicy {
+					t.Errorf("got deletion policy %v, want %s", r["DeletionPolicy"], wantPolicy)
+				}
+				w := b.props.WarmThroughput
+				wt, _ := p["WarmThroughput"].(map[string]any)
+				switch {
+				case w == nil && wt != nil:
+					t.Errorf("got warm throughput %v, want none", wt)
+				case w != nil && (wt["ReadUnitsPerSecond"] != float64(w.ReadUnitsPerSecond) || wt["WriteUnitsPerSecond"] != float64(w.WriteUnitsPerSecond)):
+					t.Errorf("got warm throughput %v, want %+v", wt, *w)
+				}
+			})
+		}
+	})
+}
+
+// ordersQueueID is the queue that has a redrive policy.
+func ordersQueueID(tb testing.TB, b *built) string {
+	tb.Helper()
+	got := find(tb, b, "AWS::SQS::Queue", map[string]any{"RedrivePolicy": assertions.Match_AnyValue()})
+	if len(got) != 1 {
+		tb.Fatalf("got %d queues with a redrive policy, want 1 (orders)", len(got))
+	}
+	for id := range got {
+		return id
+	}
+	return ""
+}
+
+func TestQueue_HighThroughputFIFOWithFIFODLQ(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		id := ordersQueueID(t, b)
+		q := props(b.res[id].(map[string]any))
+		for k, want := range map[string]any{
+			"FifoQueue":            true,
+			"DeduplicationScope":   "messageGroup",
+			"FifoThroughputLimit":  "perMessageGroupId",
+			"SqsManagedSseEnabled": true,
+		} {
+			if q[k] != want {
+				t.Errorf("orders queue %s: got %v, want %v", k, q[k], want)
+			}
+		}
+		rp := q["RedrivePolicy"].(map[string]any)
+		if got := num(t, rp["maxReceiveCount"], "maxReceiveCount"); got != float64(schema.OrdersQueue.MaxReceiveCount) || got != 5 {
+			t.Errorf("got maxReceiveCount %v, want 5 (schema: %d)", got, schema.OrdersQueue.MaxReceiveCount)
+		}
+		dlq, ok := b.res[ref(rp["deadLetterTargetArn"])].(map[string]any)
+		if !ok || dlq["Type"] != "AWS::SQS::Queue" {
+			t.Fatalf("dead-letter target %v is not a queue in the stack", rp["deadLetterTargetArn"])
+		}
+		if p := props(dlq); p["FifoQueue"] != true || p["SqsManagedSseEnabled"] != true {
+			t.Errorf("DLQ: got FifoQueue %v, SqsManagedSseEnabled %v; want both true", p["FifoQueue"], p["SqsManagedSseEnabled"])
+		}
+		// enforceSSL: each queue's policy denies non-TLS access.
+		for qid := range ofType(b, "AWS::SQS::Queue") {
+			if len(find(t, b, "AWS::SQS::QueuePolicy", map[string]any{
+				"Queues": []any{map[string]any{"Ref": qid}},
+				"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{like(map[string]any{
+					"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+				})})},
+			})) == 0 {
+				t.Errorf("queue %s: no policy denying non-TLS access", qid)
+			}
+		}
+	})
+}
+
+func TestQueue_VisibilityAtLeastSixTimesConsumerTimeout(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		esms := ofType(b, "AWS::Lambda::EventSourceMapping")
+		if len(esms) != 1 {
+			t.Fatalf("got %d event source mappings, want 1", len(esms))
+		}
+		for _, e := range esms {
+			p := props(e)
+			fn := props(b.res[ref(p["FunctionName"])].(map[string]any))
+			q := props(b.res[ref(p["EventSourceArn"])].(map[string]any))
+			timeout := num(t, fn["Timeout"], "consumer Timeout")
+			if vis := num(t, q["VisibilityTimeout"], "VisibilityTimeout"); vis < 6*timeout {
+				t.Errorf("got visibility timeout %v s, want ≥ 6 × consumer timeout %v s = %v s", vis, timeout, 6*timeout)
+			}
+			if name := tag(fn, infra.FunctionTag); name != apispec.FunctionOrderWriter {
+				t.Errorf("queue consumer is %s, want %s", name, apispec.FunctionOrderWriter)
+			}
+		}
+	})
+}
+
+func TestEventSourceMapping_PartialBatchFailures(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		for _, e := range mustFind(t, b, "AWS::Lambda::EventSourceMapping", map[string]any{
+			"FunctionResponseTypes": assertions.Match_ArrayWith(&[]any{"ReportBatchItemFailures"}),
+			"ScalingConfig":         map[string]any{"MaximumConcurrency": assertions.Match_AnyValue()},
+		}) {
+			p := props(e)
+			if bs := num(t, p["BatchSize"], "BatchSize"); bs < 1 || bs > 10 {
+				t.Errorf("got batch size %v, want 1..10", bs)
+			}
+			if _, ok := p["MaximumBatchingWindowInSeconds"]; ok {
+				t.Errorf("batching window set; FIFO event sources do not support one")
+			}
+		}
+	})
+}
+
+func TestSchedule_RunsSettlementEveryMinute(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		settlement := functions(t, b)[apispec.FunctionSettlement]
+		mustFind(t, b, "AWS::Events::Rule", map[string]any{
+			"ScheduleExpression": "rate(1 minute)",
+			"State":              "ENABLED",
+			"Targets": assertions.Match_ArrayWith(&[]any{like(map[string]any{
+				"Arn":         map[string]any{"Fn::GetAtt": []any{settlement, "Arn"}},
+				"RetryPolicy": map[string]any{"MaximumRetryAttempts": 0},
+			})}),
+		})
+	})
+}
+
+// xrayActions are the only actions allowed on Resource "*": X-Ray's trace
+// upload actions support no resource-level permissions, so AWS requires "*".
+var xrayActions = []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+func TestIAM_NoWildcards(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		all := statements(b)
+		if len(all) == 0 {
+			t.Fatal("found no IAM statements")
+		}
+		for _, s := range all {
+			for _, a := range s.actions {
+				if a == "*" || strings.HasSuffix(a, ":*") {
+					t.Errorf("role %s: action %q; want named actions", s.role, a)
+				}
+			}
+			if slices.Contains(s.resources, "*") {
+				for _, a := range s.actions {
+					if !slices.Contains(xrayActions, a) {
+						t.Errorf("role %s: %s on Resource \"*\"; only %v may be (AWS requires it)", s.role, a, xrayActions)
+					}
+				}
+			}
+		}
+		for _, r := range ofType(b, "AWS::IAM::Role") {
+			for _, m := range strs(props(r)["ManagedPolicyArns"]) {
+				if !strings.Contains(m, "AmazonAPIGatewayPushToCloudWatchLogs") {
+					t.Errorf("role has managed policy %s; functions get explicit statements", m)
+				}
+			}
+		}
+	})
+}
+
+func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
+	read := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+	write := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
+	tests := []struct {
+		name     string
+		function string
+		// resource is "sales", "orders", "queue" or "secret".
+		resource string
+		want     []string // every one must be allowed
+		deny     []string // none may be allowed
+	}{
+		{name: "sale-info reads sales", function: apispec.FunctionSaleInfo, resource: "sales", want: read, deny: append(write, "dynamodb:Scan")},
+		{name: "sale-info no orders", function: apispec.FunctionSaleInfo, resource: "orders", deny: append(read, write...)},
+		{name: "sale-info no queue", function: apispec.FunctionSaleInfo, resource: "queue", deny: []string{"sqs:SendMessage"}},
+		{name: "reserve decrements shards", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"}},
+		{name: "reserve writes orders", function: apispec.FunctionReserve, resource: "orders", want: append(read, write...), deny: []string{"dynamodb:Scan"}},
+		{name: "reserve enqueues", function: apispec.FunctionReserve, resource: "queue", want: []string{"sqs:SendMessage"}, deny: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}},
+		{name: "reserve no secret", function: apispec.FunctionReserve, resource: "secret", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "orders reads secret", function: apispec.FunctionOrders, resource: "secret", want: []string{"secretsmanager:GetSecretValue"}},
+		{name: "orders restocks", function: apispec.FunctionOrders, resource: "sales", want: []string{"dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:PutItem"}},
+		{name: "orders no queue", function: apispec.FunctionOrders, resource: "queue", deny: []string{"sqs:SendMessage"}},
+		{name: "admin writes sales", function: apispec.FunctionAdmin, resource: "sales", want: append(read, write...)},
+		{name: "admin no secret", function: apispec.FunctionAdmin, resource: "secret", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "writer consumes", function: apispec.FunctionOrderWriter, resource: "queue", want: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}, deny: []string{"sqs:SendMessage"}},
+		{name: "writer writes orders", function: apispec.FunctionOrderWriter, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan"}},
+		{name: "writer no sales", function: apispec.FunctionOrderWriter, resource: "sales", deny: append(read, write...)},
+		{name: "settlement lists sales", function: apispec.FunctionSettlement, resource: "sales", want: append([]string{"dynamodb:Scan"}, append(read, write...)...)},
+		{name: "settlement settles orders", function: apispec.FunctionSettlement, resource: "orders", want: append(read, write...)},
+		{name: "settlement no secret", function: apispec.FunctionSettlement, resource: "secret", deny: []string{"secretsmanager:GetSecretValue"}},
+	}
+	eachStack(t, func(t *testing.T, b *built) {
+		ids := map[string]string{
+			"sales":  tableID(t, b, schema.Sales),
+			"orders": tableID(t, b, schema.Orders),
+			"queue":  ordersQueueID(t, b),
+		}
+		for id := range ofType(b, "AWS::SecretsManager::Secret") {
+			ids["secret"] = id
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				got := allowed(t, b, tc.function, ids[tc.resource])
+				for _, a := range tc.want {
+					if !slices.Contains(got, a) {
+						t.Errorf("%s on %s: got %v, want it to include %s", tc.function, tc.resource, got, a)
+					}
+				}
+				for _, a := range tc.deny {
+					if slices.Contains(got, a) {
+						t.Errorf("%s on %s: got %v, must not include %s", tc.function, tc.resource, got, a)
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestAlarms_EachSignalNotifiesTopic(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		topics := ofType(b, "AWS::SNS::Topic")
+		if len(topics) != 1 {
+			t.Fatalf("got %d SNS topics, want 1 for alarms", len(topics))
+		}
+		var topic string
+		for id := range topics {
+			topic = id
+		}
+		fns := functions(t, b)
+		dlq := ref(props(b.res[ordersQueueID(t, b)].(map[string]any))["RedrivePolicy"].(map[string]any)["deadLetterTargetArn"])
+		type signal struct {
+			name string
+			want map[string]any
+		}
+		signals := []signal{
+			{"DLQ depth", map[string]any{
+				"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 0,
+				"Dimensions": []any{map[string]any{"Name": "QueueName", "Value": map[string]any{"Fn::GetAtt": []any{dlq, "QueueName"}}}},
+			}},
+			{"settlement unbalanced", map[string]any{
+				"Namespace": metricspec.Namespace, "MetricName": metricspec.Unbalanced, "Threshold": 0,
+				"Dimensions": []any{map[string]any{"Name": metricspec.DimensionService, "Value": metricspec.ServiceSettlement}},
+			}},
+			{"API 5xx", map[string]any{"Namespace": "AWS/ApiGateway", "MetricName": "5XXError"}},
+			{"reserve throttles", map[string]any{
+				"Namespace": "AWS/Lambda", "MetricName": "Throttles", "Threshold": 0,
+				"Dimensions": []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": fns[apispec.FunctionReserve]}}},
+			}},
+		}
+		for _, name := range infra.FunctionNames() {
+			signals = append(signals, signal{name + " errors", map[string]any{
+				"Namespace": "AWS/Lambda", "MetricName": "Errors", "Threshold": 0,
+				"Dimensions": []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": fns[name]}}},
+			}})
+		}
+		for _, s := range signals {
+			t.Run(s.name, func(t *testing.T) {
+				s.want["ComparisonOperator"] = "GreaterThanThreshold"
+				s.want["AlarmActions"] = assertions.Match_ArrayWith(&[]any{like(map[string]any{"Ref": topic})})
+				mustFind(t, b, "AWS::CloudWatch::Alarm", s.want)
+			})
+		}
+		if len(ofType(b, "AWS::CloudWatch::Dashboard")) != 1 {
+			t.Errorf("want one dashboard")
+		}
+		subs := find(t, b, "AWS::SNS::Subscription", map[string]any{"Protocol": "email", "Endpoint": b.props.AlarmEmail})
+		if want := b.props.AlarmEmail != ""; (len(subs) == 1) != want {
+			t.Errorf("got %d email subscriptions, want one only if alarmEmail is set (%q)", len(subs), b.props.AlarmEmail)
+		}
+	})
+}
+
+func TestNag_NoUnsuppressedFindings(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		ann := assertions.Annotations_FromStack(b.stack)
+		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		for _, m := range *ann.FindError(jsii.String("*"), nag) {
+			t.Errorf("cdk-nag error at %s: %v", *m.Id, m.Entry.Data)
+		}
+		for _, m := range *ann.FindWarning(jsii.String("*"), nag) {
+			t.Errorf("cdk-nag warning at %s: %v", *m.Id, m.Entry.Data)
+		}
+		// Every suppression carries a real reason.
+		n := 0
+		for id, r := range b.res {
+			md, _ := r.(map[string]any)["Metadata"].(map[string]any)
+			cn, _ := md["cdk_nag"].(map[string]any)
+			rules, _ := cn["rules_to_suppress"].([]any)
+			for _, rule := range rules {
+				n++
+				m := rule.(map[string]any)
+				if reason, _ := m["reason"].(string); len(reason) < 40 {
+					t.Errorf("%s: suppression of %v has reason %q; want a written reason", id, m["id"], reason)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("found no cdk_nag suppression metadata; is cdk-nag attached?")
+		}
+	})
+}
