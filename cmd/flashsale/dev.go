@@ -134,10 +134,19 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, res.Settings, app.Options{WebhookSecret: issuer.WebhookSecret(), Logger: log})
+	// Settlement metrics (EMF JSON lines, what CloudWatch would ingest) go
+	// to a file, so the terminal stays readable.
+	metricsPath := filepath.Join(o.state, "metrics.log")
+	metrics, err := os.OpenFile(metricsPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open metrics log: %w", err)
+	}
+	defer metrics.Close()
+	a, err := app.New(ctx, res.Settings, app.Options{WebhookSecret: issuer.WebhookSecret(), Logger: log, Metrics: metrics})
 	if err != nil {
 		return fmt.Errorf("build app: %w", err)
 	}
+	log.Info("settlement metrics go to a file", "path", metricsPath, "every", o.settleEvery)
 	limits, err := apispec.LimitsFor("dev")
 	if err != nil {
 		return err
@@ -167,26 +176,16 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 		stopBG()
 		wg.Wait()
 	}()
-	// TODO(lead): drop the nil checks once app.New always fills OrderWriter
-	// and Settle.
-	if a.OrderWriter != nil {
-		p := poller.New(poller.Config{
-			Client: awsclient.SQS(cfg, res.Settings), QueueURL: res.Settings.OrdersQueueURL,
-			Handler: a.OrderWriter, BatchSize: poller.MaxBatchSize, Logger: log,
-		})
-		wg.Go(func() {
-			if err := p.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("poller stopped", "err", err)
-			}
-		})
-	} else {
-		log.Warn("app has no order writer yet: orders stay in the queue")
-	}
-	if a.Settle != nil {
-		wg.Go(func() { settleEvery(bg, o.settleEvery, a.Settle, log) })
-	} else {
-		log.Warn("app has no settlement yet: the schedule is off")
-	}
+	p := poller.New(poller.Config{
+		Client: awsclient.SQS(cfg, res.Settings), QueueURL: res.Settings.OrdersQueueURL,
+		Handler: a.OrderWriter, BatchSize: poller.MaxBatchSize, Logger: log,
+	})
+	wg.Go(func() {
+		if err := p.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("poller stopped", "err", err)
+		}
+	})
+	wg.Go(func() { settleEvery(bg, o.settleEvery, a.Settle, log) })
 
 	if err := devstack.WriteStackInfo(o.state, devstack.StackInfo{
 		GatewayURL: gatewayURL, Settings: res.Settings, DLQURL: res.DLQURL, PID: os.Getpid(), StartedAt: start.UTC(),

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,8 +76,13 @@ func TestDevCommand_ServesDemoThenStopsClean(t *testing.T) {
 		"Idempotency-Key": "dev-test-1", "Content-Type": "application/json",
 	}, `{"quantity":1}`)
 	if status != http.StatusAccepted || !strings.Contains(body, `"status":"reserved"`) {
-		t.Errorf("POST /sales/demo/orders = %d %s, want 202 reserved", status, body)
+		t.Fatalf("POST /sales/demo/orders = %d %s, want 202 reserved", status, body)
 	}
+	var receipt struct{ OrderID string }
+	if err := json.Unmarshal([]byte(body), &receipt); err != nil || receipt.OrderID == "" {
+		t.Fatalf("order answer %s has no orderId (%v)", body, err)
+	}
+	stackPayAndReport(t, bin, state, url, token, receipt.OrderID)
 
 	children := stackChildrenOf(t, cmd.Process.Pid)
 	if len(children) != 2 {
@@ -89,6 +99,70 @@ func TestDevCommand_ServesDemoThenStopsClean(t *testing.T) {
 	if logs, _ := filepath.Glob(filepath.Join(state, "logs", "*.log")); len(logs) != 2 {
 		t.Errorf("emulator logs in state folder = %v, want dynamodb.log and sqs.log", logs)
 	}
+}
+
+// stackPayAndReport pays orderID with `flashsale pay`, checks the order
+// reads as paid, settles and reads the CSV report with `flashsale report`,
+// checks settlement metrics reach the state folder's metrics.log and that
+// `flashsale dlq list` finds the stack's (empty) DLQ.
+func stackPayAndReport(tb testing.TB, bin, state, url, buyerToken, orderID string) {
+	tb.Helper()
+	start := time.Now()
+	out := stackRunCLI(tb, bin, "pay", "--state", state, "--order", orderID)
+	if !strings.HasPrefix(out, "200 OK\n") {
+		tb.Fatalf("flashsale pay printed %q, want 200 OK first", out)
+	}
+	status, body := stackHTTP(tb, "GET", url+"/orders/"+orderID, map[string]string{"Authorization": "Bearer " + buyerToken}, "")
+	if status != http.StatusOK || !strings.Contains(body, `"status":"paid"`) || !strings.Contains(body, `"paidAt"`) {
+		tb.Fatalf("GET /orders/%s after pay = %d %s, want 200 paid with paidAt", orderID, status, body)
+	}
+
+	out = stackRunCLI(tb, bin, "report", "--state", state, "--sale", "demo", "--settle", "--format", "csv")
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		tb.Fatalf("flashsale report --format csv does not parse: %v\n%s", err, out)
+	}
+	if len(rows) != 3 {
+		tb.Fatalf("report has %d rows, want header, the one order and TOTAL:\n%s", len(rows), out)
+	}
+	if got := rows[1]; got[0] != orderID || got[1] != "alice" || got[4] != "paid" {
+		tb.Errorf("order row = %q, want %s by alice, paid", got, orderID)
+	}
+	if got, want := rows[2], []string{"TOTAL", "", "1", "1999", "", "", ""}; !slices.Equal(got, want) {
+		tb.Errorf("TOTAL row = %q, want %q (one paid unit at 19.99)", got, want)
+	}
+
+	// Settlement ran (on demand and on the 2 s schedule); its EMF lines go
+	// to the state folder, not the terminal.
+	var metrics []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if metrics, _ = os.ReadFile(filepath.Join(state, "metrics.log")); bytes.Contains(metrics, []byte(`"saleId":"demo"`)) {
+			break
+		}
+	}
+	if !bytes.Contains(metrics, []byte(`"_aws"`)) || !bytes.Contains(metrics, []byte(`"saleId":"demo"`)) {
+		tb.Errorf("metrics.log = %q, want EMF lines for sale demo", metrics)
+	}
+
+	if out := stackRunCLI(tb, bin, "dlq", "list", "--state", state); strings.TrimSpace(out) != "the DLQ is empty" {
+		tb.Errorf("flashsale dlq list printed %q, want the DLQ is empty", out)
+	}
+	tb.Logf("pay, report and dlq list took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// stackRunCLI runs the flashsale binary and returns its stdout; a non-zero
+// exit fails the test with stderr.
+func stackRunCLI(tb testing.TB, bin string, args ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr strings.Builder
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("flashsale %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, &stdout, &stderr)
+	}
+	return stdout.String()
 }
 
 func stackHTTP(tb testing.TB, method, url string, headers map[string]string, body string) (int, string) {

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"flashsale/shared/devauth"
+	"flashsale/shared/flashsale"
+)
+
+var testReport = flashsale.Report{
+	SaleID: "spring", GeneratedAt: "2026-12-01T11:00:00Z", Balanced: true,
+	Units:        flashsale.ReportUnits{Loaded: 10, Available: 7, Paid: 3},
+	RevenueCents: 5997, Currency: "USD",
+	Adjustments: []flashsale.Adjustment{}, Refunds: []flashsale.Refund{},
+	Orders: []flashsale.ReportOrder{
+		{OrderID: "spring.A", UserID: "alice, jr", Quantity: 1, AmountCents: 1999, Status: "paid", CreatedAt: "2026-12-01T10:00:00Z", PaidAt: "2026-12-01T10:01:00Z"},
+		{OrderID: "spring.B", UserID: "bob", Quantity: 2, AmountCents: 3998, Status: "paid", CreatedAt: "2026-12-01T10:02:00Z", PaidAt: "2026-12-01T10:03:00Z"},
+	},
+}
+
+// fakeAdmin is a gateway stand-in over real HTTP: it checks each call's
+// token and group with the state folder's verifier and records the calls.
+type fakeAdmin struct {
+	mu      sync.Mutex
+	calls   []string
+	settled bool
+	// neverSettled answers the report with 404 not_settled until a settle.
+	neverSettled bool
+}
+
+func (f *fakeAdmin) serve(tb testing.TB, iss *devauth.Issuer) *httptest.Server {
+	tb.Helper()
+	v := iss.Verifier()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := v.Verify(r.Header.Get("Authorization"))
+		if err != nil {
+			http.Error(w, `{"message":"Unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.calls = append(f.calls, r.Method+" "+r.URL.Path+" "+claims["cognito:groups"])
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method + " " + r.URL.Path {
+		case "POST /admin/sales/spring/settle":
+			f.settled = true
+			_ = json.NewEncoder(w).Encode(testReport)
+		case "GET /admin/sales/spring/report":
+			if f.neverSettled && !f.settled {
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = w.Write([]byte(`{"error":{"code":"not_settled","message":"this sale has not been settled yet"}}`))
+				return
+			}
+			if r.Header.Get("Accept") != "application/json" {
+				http.Error(w, "want Accept: application/json", http.StatusNotAcceptable)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(testReport)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"sale_not_found","message":"no such sale"}}`))
+		}
+	}))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func runReportCmd(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	cmd := newReportCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestReportCommand_Formats(t *testing.T) {
+	state := t.TempDir()
+	iss, err := devauth.LoadOrCreate(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeAdmin{}
+	srv := f.serve(t, iss)
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, out string)
+	}{
+		{name: "table is the default", check: func(t *testing.T, out string) {
+			for _, want := range []string{"Sale", "spring", "59.97 USD", "spring.A", "TOTAL"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("table lacks %q; got:\n%s", want, out)
+				}
+			}
+		}},
+		{name: "csv", args: []string{"--format", "csv"}, check: func(t *testing.T, out string) {
+			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Fatalf("csv does not parse: %v\n%s", err, out)
+			}
+			if len(rows) != 4 || rows[1][1] != "alice, jr" {
+				t.Fatalf("csv rows = %q, want header, 2 orders (user %q) and TOTAL", rows, "alice, jr")
+			}
+			if got, want := rows[3], []string{"TOTAL", "", "3", "5997", "", "", ""}; !reflect.DeepEqual(got, want) {
+				t.Errorf("TOTAL row = %q, want %q", got, want)
+			}
+		}},
+		{name: "json", args: []string{"--format", "json"}, check: func(t *testing.T, out string) {
+			var got flashsale.Report
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("json does not parse: %v\n%s", err, out)
+			}
+			if !reflect.DeepEqual(got, testReport) {
+				t.Errorf("json report = %+v, want %+v", got, testReport)
+			}
+			if !strings.Contains(out, "\n  \"saleId\"") {
+				t.Errorf("json is not indented:\n%s", out)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runReportCmd(t, append([]string{"--sale", "spring", "--state", state, "--target", srv.URL}, tc.args...)...)
+			if err != nil {
+				t.Fatalf("report: %v", err)
+			}
+			tc.check(t, out)
+		})
+	}
+	for _, c := range f.calls {
+		if c != "GET /admin/sales/spring/report finance" {
+			t.Errorf("gateway call %q, want only GET /admin/sales/spring/report with a finance token", c)
+		}
+	}
+}
+
+func TestReportCommand_SettleFirstAndOut(t *testing.T) {
+	state := t.TempDir()
+	iss, err := devauth.LoadOrCreate(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeAdmin{neverSettled: true}
+	srv := f.serve(t, iss)
+
+	_, err = runReportCmd(t, "--sale", "spring", "--state", state, "--target", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "sale spring was never settled; run with --settle") {
+		t.Fatalf("report of an unsettled sale: err = %v, want the never-settled hint", err)
+	}
+
+	outFile := filepath.Join(t.TempDir(), "spring.csv")
+	if err := os.WriteFile(outFile, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runReportCmd(t, "--sale", "spring", "--state", state, "--target", srv.URL, "--settle", "--format", "csv", "--out", outFile)
+	if err != nil {
+		t.Fatalf("report --settle --out: %v", err)
+	}
+	if out != "" {
+		t.Errorf("stdout = %q, want nothing with --out", out)
+	}
+	b, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "orderId,userId,") || !strings.Contains(string(b), "TOTAL,,3,5997,,,\r\n") {
+		t.Errorf("%s = %q, want the CSV report", outFile, b)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(outFile)); len(entries) != 1 {
+		t.Errorf("folder of --out holds %d entries, want 1 (no temp file left)", len(entries))
+	}
+	wantCalls := []string{
+		"GET /admin/sales/spring/report finance",
+		"POST /admin/sales/spring/settle admin",
+		"GET /admin/sales/spring/report finance",
+	}
+	if !reflect.DeepEqual(f.calls, wantCalls) {
+		t.Errorf("gateway calls = %q, want %q", f.calls, wantCalls)
+	}
+}
+
+func TestReportCommand_Errors(t *testing.T) {
+	state := t.TempDir()
+	iss, err := devauth.LoadOrCreate(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := (&fakeAdmin{}).serve(t, iss)
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "no stack running", args: []string{"--sale", "spring", "--state", state}, wantErr: "no local stack: run `make dev`"},
+		{name: "unknown sale", args: []string{"--sale", "autumn", "--state", state, "--target", srv.URL}, wantErr: "no sale autumn"},
+		{name: "bad format", args: []string{"--sale", "spring", "--state", state, "--target", srv.URL, "--format", "xml"}, wantErr: `--format "xml"`},
+		{name: "bad sale id", args: []string{"--sale", "a/b", "--state", state, "--target", srv.URL}, wantErr: `--sale "a/b"`},
+		{name: "tokens from another state", args: []string{"--sale", "spring", "--state", t.TempDir(), "--target", srv.URL}, wantErr: "refused the token (401 Unauthorized)"},
+		{name: "no --sale", args: []string{"--state", state}, wantErr: `"sale" not set`},
+		{name: "out folder missing", args: []string{"--sale", "spring", "--state", state, "--target", srv.URL, "--out", filepath.Join(state, "nope", "r.csv")}, wantErr: "write "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runReportCmd(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("report %v: err = %v, want one containing %q", tc.args, err, tc.wantErr)
+			}
+		})
+	}
+}
