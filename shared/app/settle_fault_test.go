@@ -3,7 +3,10 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +229,35 @@ func TestPayments_LateAndForgedAndMismatched(t *testing.T) {
 	// A payment for an order that never existed is a refund too.
 	if r := h.pay(t, "evt-ghost", "pays.nosuchorder", 100, "USD", h.clock.Now()); r.StatusCode != http.StatusOK {
 		t.Errorf("payment for an unknown order: got %d, want 200", r.StatusCode)
+	}
+}
+
+func TestSettlement_OverlappingRunsAreSafe(t *testing.T) {
+	h := newHarness(t)
+	h.createSale(t, "overlap", 20, 4, 1)
+	for i := range 10 {
+		h.buyOne(t, "overlap", "ov-"+strconv.Itoa(i))
+	}
+	h.clock.Advance(11 * time.Minute)
+	var held, ok atomic.Int64
+	runConcurrently(6, 6, func(int) {
+		_, err := h.app.Service.Settle(context.Background(), "overlap")
+		switch {
+		case err == nil:
+			ok.Add(1)
+		case errors.Is(err, flashsale.ErrLeaseHeld):
+			held.Add(1)
+		default:
+			t.Errorf("settle: %v", err)
+		}
+	})
+	if ok.Load() < 1 || ok.Load()+held.Load() != 6 {
+		t.Errorf("%d runs finished and %d found the lease held, want at least one to finish and the rest to skip", ok.Load(), held.Load())
+	}
+	if got := h.stock(t, "overlap"); got != 20 {
+		t.Errorf("stock %d after overlapping runs, want 20: every expired unit back exactly once", got)
+	}
+	if rep := h.settle(t, "overlap"); !rep.Balanced || rep.Units.Expired != 10 || rep.Units.Restocked != 10 {
+		t.Errorf("report %+v balanced=%v, want 10 expired and restocked", rep.Units, rep.Balanced)
 	}
 }
