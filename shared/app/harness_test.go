@@ -112,7 +112,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 		// Injected faults log errors on purpose; keep test output readable.
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WebhookSecret: cfg.secret,
-		Service: append([]flashsale.Option{flashsale.WithClock(h.clock.Now)}, cfg.service...),
+		Service:       append([]flashsale.Option{flashsale.WithClock(h.clock.Now)}, cfg.service...),
 	})
 	return h
 }

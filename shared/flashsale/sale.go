@@ -71,13 +71,24 @@ const (
 	PerShardPurchaseRPS = 800 // headroom under a partition's 1,000 WCU/s
 )
 
-var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
-)
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
-// ValidID reports whether s is a well-formed sale ID or idempotency key.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+// ValidID reports whether s is a well-formed sale ID or idempotency key:
+// 1-64 characters of [A-Za-z0-9_-]. A byte loop rather than a regexp: it
+// runs several times per request on the sold-out path, where a regexp was a
+// quarter of the CPU.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // NewSale is the admin's request to create a sale.
 type NewSale struct {

@@ -138,8 +138,8 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 	}
 }
 
-// wantsCSV reads the Accept header: CSV when text/csv is asked for and
-// ranked above JSON; JSON otherwise.
+// wantsCSV reads the Accept header: CSV when text/csv has the highest q of
+// the two types (on a tie, the one listed first wins); JSON otherwise.
 func wantsCSV(accept string) bool {
 	best, bestQ := "", -1.0
 	for _, part := range strings.Split(accept, ",") {

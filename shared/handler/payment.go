@@ -36,6 +36,11 @@ func NewWebhook(svc *flashsale.Service, secret []byte, log *slog.Logger) Func {
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
-		return JSON(http.StatusOK, map[string]any{"eventId": p.EventID, "result": res.Kind, "duplicate": res.Duplicate}), nil
+		if res.Duplicate {
+			// Recorded before: nothing changed, and what it did then is in
+			// the ledger, not in this answer.
+			return JSON(http.StatusOK, map[string]any{"eventId": p.EventID, "duplicate": true}), nil
+		}
+		return JSON(http.StatusOK, map[string]any{"eventId": p.EventID, "result": res.Kind}), nil
 	})
 }

@@ -1,0 +1,205 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/flashsale"
+)
+
+// flakyPersist fails Persist for the order IDs in fail, as a throttled
+// table would.
+type flakyPersist struct {
+	flashsale.Store
+	mu   sync.Mutex
+	fail map[string]bool
+}
+
+func (s *flakyPersist) Persist(ctx context.Context, ref flashsale.OrderRef, now time.Time) error {
+	s.mu.Lock()
+	fail := s.fail[ref.OrderID]
+	s.mu.Unlock()
+	if fail {
+		return errors.New("ProvisionedThroughputExceededException")
+	}
+	return s.Store.Persist(ctx, ref, now)
+}
+
+// poison is a message body the writer can never process.
+const poison = `{"orderId": 42}`
+
+func TestOrderWriter_FailureRule(t *testing.T) {
+	// Each batch holds messages m0..m4; a cell says what message i is.
+	const ok, transient, bad = "ok", "transient", "poison"
+	tests := []struct {
+		name      string
+		batch     []string
+		wantFails []int // indexes reported, in order
+	}{
+		{"all succeed", []string{ok, ok, ok, ok, ok}, nil},
+		{"first fails", []string{transient, ok, ok, ok, ok}, []int{0, 1, 2, 3, 4}},
+		{"middle fails", []string{ok, ok, transient, ok, ok}, []int{2, 3, 4}},
+		{"last fails", []string{ok, ok, ok, ok, transient}, []int{4}},
+		{"two fail: the first counts", []string{ok, transient, ok, transient, ok}, []int{1, 2, 3, 4}},
+		{"poison in the middle", []string{ok, bad, ok, ok, ok}, []int{1, 2, 3, 4}},
+		{"poison last", []string{ok, ok, ok, ok, bad}, []int{4}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			flaky := &flakyPersist{fail: map[string]bool{}}
+			f := newFixture(t, withStore(func(s flashsale.Store) flashsale.Store { flaky.Store = s; return flaky }))
+			f.createSale(t, "spring-1", 100, 4, 1)
+			var ev events.SQSEvent
+			readEvent(t, "order-writer.json", &ev)
+			template := ev.Records[0]
+			ev.Records = nil
+			orderIDs := make([]string, len(tc.batch))
+			for i, kind := range tc.batch {
+				rec := template
+				rec.MessageId = fmt.Sprintf("m%d", i)
+				if kind == bad {
+					rec.Body = poison
+				} else {
+					o := f.order(t, "spring-1", fmt.Sprintf("u%d", i), "k")
+					orderIDs[i] = o.OrderID
+					msgs := f.queue.Messages()
+					rec.Body = string(msgs[len(msgs)-1])
+					flaky.fail[o.OrderID] = kind == transient
+				}
+				ev.Records = append(ev.Records, rec)
+			}
+
+			resp, err := f.writer(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("writer returned error %v, want per-message failures", err)
+			}
+			var got []string
+			for _, fail := range resp.BatchItemFailures {
+				got = append(got, fail.ItemIdentifier)
+			}
+			var want []string
+			for _, i := range tc.wantFails {
+				want = append(want, fmt.Sprintf("m%d", i))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("BatchItemFailures = %v, want %v", got, want)
+			}
+
+			// Messages before the first failure were written; it stopped there.
+			firstFail := len(tc.batch)
+			if len(tc.wantFails) > 0 {
+				firstFail = tc.wantFails[0]
+			}
+			for i, id := range orderIDs {
+				if id == "" {
+					continue
+				}
+				st, _ := f.mem.Sale(context.Background(), "spring-1")
+				o, err := f.mem.Order(context.Background(), flashsale.RefOf(st.Sale, id))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := i < firstFail; o.Persisted != want {
+					t.Errorf("message m%d: persisted = %v, want %v", i, o.Persisted, want)
+				}
+			}
+		})
+	}
+}
+
+func TestOrderWriter_Idempotent(t *testing.T) {
+	f := newFixture(t)
+	f.createSale(t, "spring-1", 100, 4, 1)
+	f.order(t, "spring-1", "u1", "k")
+	body := string(f.queue.Messages()[0])
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"first delivery", body},
+		{"duplicate delivery", body},
+		// The sample's order was never reserved here: its fate is settled
+		// (as for a compensated purchase), so there is nothing to retry.
+		{"order that does not exist", ""},
+	}
+	var sample events.SQSEvent
+	readEvent(t, "order-writer.json", &sample)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := sample
+			ev.Records = append([]events.SQSMessage(nil), sample.Records...)
+			if tc.body != "" {
+				ev.Records[0].Body = tc.body
+			}
+			resp, err := f.writer(context.Background(), ev)
+			if err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Errorf("writer = %v, %v; want no failures", resp.BatchItemFailures, err)
+			}
+		})
+	}
+}
+
+func TestOrderWriter_Poison(t *testing.T) {
+	var logs bytes.Buffer
+	f := newFixture(t, withLog(slog.New(slog.NewJSONHandler(&logs, nil))))
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"not JSON", "hello"},
+		{"wrong type", poison},
+		{"unknown field", `{"orderId":"spring-1.abc","saleId":"spring-1","bucket":0,"quantity":1,"extra":true}`},
+		{"order of another sale", `{"orderId":"autumn-9.abc","saleId":"spring-1","bucket":0,"quantity":1}`},
+		{"malformed order id", `{"orderId":"spring-1","saleId":"spring-1","bucket":0,"quantity":1}`},
+		{"zero quantity", `{"orderId":"spring-1.abc","saleId":"spring-1","bucket":0,"quantity":0}`},
+		{"negative bucket", `{"orderId":"spring-1.abc","saleId":"spring-1","bucket":-1,"quantity":1}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "p1", Body: tc.body}}}
+			resp, err := f.writer(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("writer returned error %v, want a per-message failure", err)
+			}
+			if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "p1" {
+				t.Errorf("BatchItemFailures = %v, want [p1] so redrive moves it to the DLQ", resp.BatchItemFailures)
+			}
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line["level"] != "ERROR" || line["messageId"] != "p1" {
+				t.Errorf("log = %s, want one ERROR line naming messageId p1", strings.TrimSpace(logs.String()))
+			}
+		})
+	}
+}
+
+func TestSettlementHandler(t *testing.T) {
+	f := newFixture(t)
+	f.createSale(t, "spring-1", 10, 1, 1)
+	f.order(t, "spring-1", "u1", "k")
+	f.clock.Advance(601 * time.Second) // the order expires unpaid
+	var ev events.EventBridgeEvent
+	readEvent(t, "settlement.json", &ev)
+	if err := f.settle(context.Background(), ev); err != nil {
+		t.Fatalf("settlement: %v", err)
+	}
+	r, err := f.svc.LatestReport(context.Background(), "spring-1")
+	if err != nil {
+		t.Fatalf("report after the scheduled run: %v", err)
+	}
+	want := flashsale.ReportUnits{Loaded: 10, Restocked: 1, Available: 10, Expired: 1}
+	if r.Units != want || !r.Balanced {
+		t.Errorf("units = %+v (balanced %v), want %+v balanced", r.Units, r.Balanced, want)
+	}
+}
