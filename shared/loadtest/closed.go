@@ -1,0 +1,67 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// runClosed runs cfg.Users users, each sending a request, waiting for its
+// answer and sending the next, until the duration or the request count is
+// used up. It is written by hand because vegeta has no closed loop: its
+// attacker paces arrivals, and even unpaced with a worker cap its workers
+// share one targeter, so a user's requests could overlap. Here user u owns
+// token u mod n and never has two requests in flight, as a real buyer tapping
+// "buy" again after an answer.
+func runClosed(ctx context.Context, cfg Config, rec *recorder) error {
+	reqs := newRequests(cfg)
+	client := newClient(cfg.Timeout, cfg.Users)
+	defer client.CloseIdleConnections()
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = rec.began.Add(cfg.Duration)
+	}
+	var issued atomic.Int64
+	var wg sync.WaitGroup
+	for u := range cfg.Users {
+		wg.Go(func() {
+			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
+				n := issued.Add(1)
+				if cfg.Requests > 0 && n > cfg.Requests {
+					return
+				}
+				hit(ctx, client, reqs, uint64(n-1), u, rec)
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// hit sends one request and records it. A request in flight when the duration
+// runs out is waited for, as in the open model; one cut short by cancelling
+// ctx is not recorded: that was the run ending, not the server failing.
+func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, user int, rec *recorder) {
+	t := reqs.target(seq, user)
+	req, err := t.Request()
+	start := time.Now()
+	if err != nil {
+		rec.add(start, 0, 0, fmt.Sprintf("build request: %v", err))
+		return
+	}
+	resp, err := client.Do(req.WithContext(ctx))
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		rec.add(start, time.Since(start), 0, err.Error())
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body) // drain so the connection is reused
+	resp.Body.Close()
+	rec.add(start, time.Since(start), resp.StatusCode, "")
+}
