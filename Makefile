@@ -62,11 +62,11 @@ synth: $(NPM_STAMP) build ## synthesize the CloudFormation template into cdk.out
 deploy: $(NPM_STAMP) build ## deploy the stack to the AWS account in your environment
 	npx cdk deploy $(CDK_ARGS)
 
-bench: ## load-test the local stack
-	@echo "make bench: not yet implemented" >&2; exit 1
+bench: $(NPM_STAMP) build ## run the benchmark suite and rewrite docs/BENCHMARKS.md (about 3 minutes)
+	$(GO) run ./cmd/flashsale bench $(ARGS)
 
-demo: ## play a flash sale end to end against the local stack
-	@echo "make demo: not yet implemented" >&2; exit 1
+demo: $(NPM_STAMP) ## play a whole flash sale on the local stack (starts one if none runs) and check the invariants
+	$(GO) run ./cmd/flashsale demo $(ARGS)
 
 lint: ## go vet and a gofmt check
 	$(GO) vet ./...

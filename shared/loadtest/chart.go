@@ -173,6 +173,7 @@ started {{.Result.StartedAt.Format "2006-01-02T15:04:05Z07:00"}}.
 {{range .Classes}}<tr><td>{{.Class}}</td><td>{{.Count}}</td><td>{{ms .Latency.P50Ms}}</td><td>{{ms .Latency.P95Ms}}</td><td>{{ms .Latency.P99Ms}}</td><td>{{ms .Latency.MaxMs}}</td></tr>
 {{end}}<tr><th>all</th><th>{{.Result.Requests}}</th><th>{{ms .Result.Latency.P50Ms}}</th><th>{{ms .Result.Latency.P95Ms}}</th><th>{{ms .Result.Latency.P99Ms}}</th><th>{{ms .Result.Latency.MaxMs}}</th></tr>
 </table>
+<p>Each point is one second of the run, by when requests started; the last second may be partial.</p>
 {{range .Panels}}{{$p := .}}<h2>{{.Title}} ({{.Unit}}, per second of the run)</h2>
 <svg role="img" aria-label="{{.Title}}" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}">
 {{range .Grid}}<line x1="{{$p.X0}}" x2="{{$p.X1}}" y1="{{.Pos}}" y2="{{.Pos}}" stroke="#e5e5e5"/><text x="{{$p.X0}}" dx="-6" y="{{.Pos}}" dy="4" text-anchor="end">{{.Label}}</text>

@@ -12,11 +12,15 @@ import (
 
 // runClosed runs cfg.Users users, each sending a request, waiting for its
 // answer and sending the next, until the duration or the request count is
-// used up. It is written by hand because vegeta has no closed loop: its
-// attacker paces arrivals, and even unpaced with a worker cap its workers
-// share one targeter, so a user's requests could overlap. Here user u owns
-// token u mod n and never has two requests in flight, as a real buyer tapping
-// "buy" again after an answer.
+// used up. Request n carries token n mod len(Tokens), as in the open model,
+// so the crowd is as large as the token list, not the concurrency.
+//
+// It is written by hand rather than with vegeta's unpaced attack (rate 0 with
+// a worker cap), which would also bound concurrency: vegeta hands every
+// request to a worker over a channel from its pacer goroutine and every
+// result back over another, and on this 2-core machine the load generator
+// competes with the server for CPU. A plain loop per user keeps the
+// generator's cost per request to the HTTP call itself.
 func runClosed(ctx context.Context, cfg Config, rec *recorder) error {
 	reqs := newRequests(cfg)
 	client := newClient(cfg.Timeout, cfg.Users)
@@ -27,14 +31,14 @@ func runClosed(ctx context.Context, cfg Config, rec *recorder) error {
 	}
 	var issued atomic.Int64
 	var wg sync.WaitGroup
-	for u := range cfg.Users {
+	for range cfg.Users {
 		wg.Go(func() {
 			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 				n := issued.Add(1)
 				if cfg.Requests > 0 && n > cfg.Requests {
 					return
 				}
-				hit(ctx, client, reqs, uint64(n-1), u, rec)
+				hit(ctx, client, reqs, uint64(n-1), rec)
 			}
 		})
 	}
@@ -45,8 +49,8 @@ func runClosed(ctx context.Context, cfg Config, rec *recorder) error {
 // hit sends one request and records it. A request in flight when the duration
 // runs out is waited for, as in the open model; one cut short by cancelling
 // ctx is not recorded: that was the run ending, not the server failing.
-func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, user int, rec *recorder) {
-	t := reqs.target(seq, user)
+func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, rec *recorder) {
+	t := reqs.target(seq)
 	req, err := t.Request()
 	start := time.Now()
 	if err != nil {
@@ -61,7 +65,14 @@ func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, u
 		rec.add(start, time.Since(start), 0, err.Error())
 		return
 	}
+	var body []byte
+	if reqs.onAnswer != nil {
+		body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
+	}
 	_, _ = io.Copy(io.Discard, resp.Body) // drain so the connection is reused
 	resp.Body.Close()
 	rec.add(start, time.Since(start), resp.StatusCode, "")
+	if reqs.onAnswer != nil {
+		reqs.onAnswer(resp.StatusCode, body)
+	}
 }

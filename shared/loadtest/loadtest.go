@@ -54,9 +54,9 @@ type Config struct {
 	// SaleID is the sale to buy from: requests go to
 	// POST {Target}/sales/{SaleID}/orders.
 	SaleID string
-	// Tokens are buyer JWTs. The open model gives request i Tokens[i mod n];
-	// the closed model gives user u Tokens[u mod n]. With none, no
-	// Authorization header is sent.
+	// Tokens are buyer JWTs; request i carries Tokens[i mod n], so the
+	// crowd of buyers is as large as the list. With none, no Authorization
+	// header is sent.
 	Tokens []string
 	// APIKey is sent as x-api-key when set.
 	APIKey string
@@ -81,6 +81,9 @@ type Config struct {
 	// Progress, if set, is called about once a second, and once at the end,
 	// from a goroutine of its own.
 	Progress func(Progress)
+	// OnAnswer, if set, sees every answer's status and body (its first
+	// 1 KB), from many goroutines at once: e.g. to collect the 202 receipts.
+	OnAnswer func(status int, body []byte)
 }
 
 // Progress is a live view of a run.
@@ -159,25 +162,28 @@ type requests struct {
 	apiKey string
 	// run prefixes every Idempotency-Key, so keys are fresh across runs too.
 	run string
+	// onAnswer is Config.OnAnswer.
+	onAnswer func(status int, body []byte)
 }
 
 func newRequests(cfg Config) *requests {
 	return &requests{
-		url:    strings.TrimRight(cfg.Target, "/") + "/sales/" + url.PathEscape(cfg.SaleID) + "/orders",
-		tokens: cfg.Tokens,
-		apiKey: cfg.APIKey,
-		run:    rand.Text()[:12],
+		url:      strings.TrimRight(cfg.Target, "/") + "/sales/" + url.PathEscape(cfg.SaleID) + "/orders",
+		tokens:   cfg.Tokens,
+		apiKey:   cfg.APIKey,
+		run:      rand.Text()[:12],
+		onAnswer: cfg.OnAnswer,
 	}
 }
 
-// target is request seq, sent as user's; the key is "lt-<run>-<seq>", which
-// fits the API's 1–64 characters of [A-Za-z0-9_-].
-func (r *requests) target(seq uint64, user int) vegeta.Target {
+// target is request seq; its key is "lt-<run>-<seq>", which fits the API's
+// 1–64 characters of [A-Za-z0-9_-].
+func (r *requests) target(seq uint64) vegeta.Target {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("Idempotency-Key", "lt-"+r.run+"-"+strconv.FormatUint(seq, 10))
 	if len(r.tokens) > 0 {
-		h.Set("Authorization", "Bearer "+r.tokens[user%len(r.tokens)])
+		h.Set("Authorization", "Bearer "+r.tokens[seq%uint64(len(r.tokens))])
 	}
 	if r.apiKey != "" {
 		h.Set("x-api-key", r.apiKey)

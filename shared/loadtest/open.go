@@ -16,14 +16,14 @@ func runOpen(ctx context.Context, cfg Config, rec *recorder) error {
 	var seq atomic.Uint64
 	targeter := func(t *vegeta.Target) error {
 		n := seq.Add(1) - 1
-		*t = reqs.target(n, int(n%uint64(max(len(cfg.Tokens), 1))))
+		*t = reqs.target(n)
 		return nil
 	}
 	atk := vegeta.NewAttacker(
 		vegeta.Client(newClient(cfg.Timeout, cfg.MaxInFlight)),
 		vegeta.Workers(uint64(min(cfg.MaxInFlight, 64))),
 		vegeta.MaxWorkers(uint64(cfg.MaxInFlight)),
-		vegeta.MaxBody(1024), // answers are small JSON; bodies are not kept
+		vegeta.MaxBody(1024), // answers are small JSON; only OnAnswer sees them
 	)
 	pacer := countPacer{ConstantPacer: rateOf(cfg.Rate), max: cfg.Requests}
 
@@ -36,6 +36,9 @@ func runOpen(ctx context.Context, cfg Config, rec *recorder) error {
 			errText = r.Error
 		}
 		rec.add(r.Timestamp, r.Latency, status, errText)
+		if cfg.OnAnswer != nil && status != 0 {
+			cfg.OnAnswer(status, r.Body)
+		}
 	}
 	return nil
 }
