@@ -1,0 +1,233 @@
+package capacity
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"flashsale/shared/apispec"
+)
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name         string
+		in           Input
+		shards       int
+		perShard     float64
+		reserved     int
+		provisioned  int
+		groups       int
+		writerMax    int
+		rampSeconds  float64
+		fitsAccount  bool
+		bucketNeeded int
+	}{
+		{name: "R=5000 S=100000", in: Input{PeakRPS: 5000, Stock: 100_000},
+			shards: 7, perShard: 5000.0 / 7, reserved: 500, provisioned: 250, groups: 64, writerMax: 17,
+			fitsAccount: true, bucketNeeded: 21},
+		{name: "R=20000 S=50000", in: Input{PeakRPS: 20_000, Stock: 50_000},
+			shards: 25, perShard: 800, reserved: 2000, provisioned: 1000, groups: 84, writerMax: 9,
+			rampSeconds: 10, bucketNeeded: 77},
+		{name: "R=800 is one shard", in: Input{PeakRPS: 800, Stock: 1000},
+			shards: 1, perShard: 800, reserved: 80, provisioned: 40, groups: 64, writerMax: 2,
+			fitsAccount: true, bucketNeeded: 4},
+		{name: "R=801 needs a second shard", in: Input{PeakRPS: 801, Stock: 1000},
+			shards: 2, perShard: 400.5, reserved: 81, provisioned: 41, groups: 64, writerMax: 2,
+			fitsAccount: true, bucketNeeded: 4},
+		{name: "slower p99 needs more concurrency", in: Input{PeakRPS: 8000, Stock: 10_000, ReserveP99: 200 * time.Millisecond},
+			shards: 10, perShard: 800, reserved: 3200, provisioned: 1600, groups: 64, writerMax: 2,
+			rampSeconds: 30, fitsAccount: true, bucketNeeded: 31},
+		{name: "short drain target needs more writers, capped at G", in: Input{PeakRPS: 1000, Stock: 1_000_000, DrainTime: time.Second},
+			shards: 2, perShard: 500, reserved: 100, provisioned: 50, groups: 64, writerMax: 64,
+			fitsAccount: true, bucketNeeded: 12},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.in)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if p.Shards.Count != tc.shards {
+				t.Errorf("shards = %d, want %d", p.Shards.Count, tc.shards)
+			}
+			if math.Abs(p.Shards.AttemptsPerShard-tc.perShard) > 1e-9 || p.Shards.WCUPerShard != p.Shards.AttemptsPerShard {
+				t.Errorf("per shard: %v attempts, %v WCU; want %v of each (1 WCU per attempt)", p.Shards.AttemptsPerShard, p.Shards.WCUPerShard, tc.perShard)
+			}
+			if p.Concurrency.Reserved != tc.reserved || p.Concurrency.Provisioned != tc.provisioned {
+				t.Errorf("reserved/provisioned = %d/%d, want %d/%d", p.Concurrency.Reserved, p.Concurrency.Provisioned, tc.reserved, tc.provisioned)
+			}
+			if p.Concurrency.RampSeconds != tc.rampSeconds {
+				t.Errorf("ramp = %v s, want %v", p.Concurrency.RampSeconds, tc.rampSeconds)
+			}
+			if p.Queue.Groups != tc.groups || p.Queue.WriterMax != tc.writerMax {
+				t.Errorf("groups/writer = %d/%d, want %d/%d", p.Queue.Groups, p.Queue.WriterMax, tc.groups, tc.writerMax)
+			}
+			if p.Throttles.FitsAccount != tc.fitsAccount {
+				t.Errorf("fits account = %v, want %v (stage %v)", p.Throttles.FitsAccount, tc.fitsAccount, p.Throttles.Stage)
+			}
+			if p.Buckets.Needed != tc.bucketNeeded {
+				t.Errorf("buckets needed = %d, want %d", p.Buckets.Needed, tc.bucketNeeded)
+			}
+			if want := float64(tc.in.Stock) / float64(tc.in.PeakRPS); p.Shards.SellOutSeconds != want {
+				t.Errorf("sell-out = %v s, want S/R = %v", p.Shards.SellOutSeconds, want)
+			}
+			// The per-shard rate never exceeds the design's 800, nor a partition's 1,000.
+			if p.Shards.WCUPerShard > ShardRPS || p.Shards.Utilisation > 1 {
+				t.Errorf("shard WCU %v/s exceeds %d", p.Shards.WCUPerShard, ShardRPS)
+			}
+		})
+	}
+}
+
+// TestNew_ProdThrottles checks the throttle formulas against the numbers the
+// prod stage was built with: R = 8,000 gives exactly shared/apispec's prod.
+func TestNew_ProdThrottles(t *testing.T) {
+	p, err := New(Input{PeakRPS: 8000, Stock: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := apispec.Stages["prod"]
+	for _, c := range []struct {
+		name      string
+		got, want apispec.Throttle
+	}{
+		{"purchase", p.Throttles.Purchase, prod.Purchase},
+		{"app", p.Throttles.App, prod.App.Throttle},
+		{"stage", p.Throttles.Stage, prod.Stage},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s throttle = %+v, want apispec prod %+v", c.name, c.got, c.want)
+		}
+	}
+	if !p.Throttles.FitsAccount || !p.Throttles.FitsProd {
+		t.Errorf("fits account/prod = %v/%v, want true/true", p.Throttles.FitsAccount, p.Throttles.FitsProd)
+	}
+	// infra's prod default reserved concurrency (800) is the same Little's law.
+	if p.Concurrency.Reserved != 800 {
+		t.Errorf("reserved = %d, want 800 as infra's prod default", p.Concurrency.Reserved)
+	}
+}
+
+func TestNew_Binding(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Input
+		want []string // substrings, one per expected binding line
+	}{
+		{"small sale binds nothing", Input{PeakRPS: 200, Stock: 1000}, nil},
+		{"20k/s binds the account throttle, concurrency, buckets and table", Input{PeakRPS: 20_000, Stock: 50_000},
+			[]string{"order buckets", "API Gateway account throttle", "apispec prod", "Lambda concurrency", "Lambda scaling", "DynamoDB table throughput"}},
+		{"more shards than units", Input{PeakRPS: 4000, Stock: 3}, []string{"stock 3 < 5 shards"}},
+		{"over a thousand shards", Input{PeakRPS: 1_000_000, Stock: 10_000_000}, []string{"shards: 1250 needed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(p.Binding, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("binding lines do not mention %q:\n%s", w, all)
+				}
+			}
+			if len(tc.want) == 0 && len(p.Binding) != 0 {
+				t.Errorf("binding = %q, want none", p.Binding)
+			}
+		})
+	}
+}
+
+func TestNew_RejectsBadInput(t *testing.T) {
+	for _, in := range []Input{{PeakRPS: 0, Stock: 1}, {PeakRPS: 1, Stock: 0}, {PeakRPS: 1, Stock: 1, ReserveP99: -time.Second}} {
+		if _, err := New(in); err == nil {
+			t.Errorf("New(%+v) = nil error, want one", in)
+		}
+	}
+}
+
+func TestCost(t *testing.T) {
+	p, err := New(Input{PeakRPS: 20_000, Stock: 50_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Cost
+	if c.Accepted.Usage.WRU != 9 {
+		t.Errorf("WRU per accepted purchase = %v, want 9 (6 txn + 1 shard + 1 accept + 1 writer)", c.Accepted.Usage.WRU)
+	}
+	if c.Rejected.Usage.WRU != 0 || c.Rejected.Usage.SQSRequests != 0 {
+		t.Errorf("rejected after sell-out uses %v WRU and %v SQS requests, want 0 and 0", c.Rejected.Usage.WRU, c.Rejected.Usage.SQSRequests)
+	}
+	// By hand with the stated prices, per million:
+	// accepted: 3.50 API + 0.60 WAF + 1.1×0.20 + (0.5 GB×0.040 s + 0.25 GB×0.100 s/10)×1e6×0.0000133334
+	//           + 9×0.625 + 1.2×0.50
+	lambdaAccepted := 1.1*0.20 + (0.5*0.040+0.25*0.100/10)*1e6*0.0000133334
+	acceptedWant := 3.50 + 0.60 + lambdaAccepted + 9*0.625 + 1.2*0.50
+	rejectedWant := 3.50 + 0.60 + 0.20 + 0.5*0.002*1e6*0.0000133334
+	blendedWant := 0.05*acceptedWant + 0.95*rejectedWant
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"accepted lambda", c.Accepted.Lambda, lambdaAccepted},
+		{"accepted total", c.Accepted.Total, acceptedWant},
+		{"rejected total", c.Rejected.Total, rejectedWant},
+		{"blended (50,000 of a million accepted)", c.Blended, blendedWant},
+		{"provisioned per hour (1,000 × 0.5 GB)", c.ProvisionedPerHour, 1000 * 0.5 * 3600 * 0.0000033334},
+	} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s = $%.6f, want $%.6f", c.name, c.got, c.want)
+		}
+	}
+	if c.BlendedAccepted != 50_000 {
+		t.Errorf("blended accepted = %d, want 50,000 (the stock)", c.BlendedAccepted)
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	p, err := New(Input{PeakRPS: 5000, Stock: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"N = ceil(R / 800) = ceil(5,000 / 800) = 7 shards",
+		"busy = R × p99 = 5,000 × 0.050 s = 250 environments",
+		"as of " + DefaultPrices.AsOf + "; verify before relying",
+		"-c reservedConcurrency=500",
+		"\"shards\": 7",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan text lacks %q", want)
+		}
+	}
+}
+
+func TestNum(t *testing.T) {
+	tests := []struct {
+		name string
+		in   float64
+		want string
+	}{
+		{"zero", 0, "0"},
+		{"hundreds", 800, "800"},
+		{"thousands", 20000, "20,000"},
+		{"millions", 1234567, "1,234,567"},
+		{"fraction", 714.2857, "714.3"},
+		{"negative", -1500, "-1,500"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := num(tc.in); got != tc.want {
+				t.Errorf("num(%v) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
