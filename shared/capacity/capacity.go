@@ -137,7 +137,7 @@ type Shards struct {
 }
 
 // Buckets checks the Orders-table partitions a sale's orders live under.
-// The code uses one bucket per shard (flashsale.BucketOf(id, sale.Shards)).
+// The code uses flashsale.OrderBucketsPerShard (5) buckets per shard.
 type Buckets struct {
 	Count        int     `json:"count"`
 	WCUPerBucket float64 `json:"wcuPerBucket"` // 4 × R / B
@@ -229,7 +229,8 @@ func New(in Input) (Plan, error) {
 	p.Queue.DrainSeconds = s / p.Queue.WriterRate
 
 	bucketWCU := WRUBucket*r + p.Queue.WriterRate*WRUPersist
-	p.Buckets = Buckets{Count: n, WCUPerBucket: bucketWCU / float64(n), Needed: ceil(bucketWCU / ShardRPS)}
+	buckets := n * flashsale.OrderBucketsPerShard
+	p.Buckets = Buckets{Count: buckets, WCUPerBucket: bucketWCU / float64(buckets), Needed: ceil(bucketWCU / ShardRPS)}
 
 	busy := r * in.ReserveP99.Seconds()
 	p.Concurrency = Concurrency{
@@ -280,7 +281,7 @@ func binding(p Plan) []string {
 		add("stock %d < %d shards: some shards start empty, so buyers routed to them probe others; sell-out comes after %.2f s anyway", in.Stock, p.Shards.Count, p.Shards.SellOutSeconds)
 	}
 	if p.Buckets.WCUPerBucket > PartitionWCU {
-		add("order buckets: %d buckets take %s WCU/s each at peak, over a partition's 1,000; give orders their own bucket count ≥ %d (today BucketOf uses the shard count)",
+		add("order buckets: %d buckets take %s WCU/s each at peak, over a partition's 1,000; raise flashsale.OrderBucketsPerShard so there are ≥ %d",
 			p.Buckets.Count, num(p.Buckets.WCUPerBucket), p.Buckets.Needed)
 	}
 	if !p.Throttles.FitsAccount {

@@ -117,8 +117,8 @@ func TestNew_Binding(t *testing.T) {
 		want []string // substrings, one per expected binding line
 	}{
 		{"small sale binds nothing", Input{PeakRPS: 200, Stock: 1000}, nil},
-		{"20k/s binds the account throttle, concurrency, buckets and table", Input{PeakRPS: 20_000, Stock: 50_000},
-			[]string{"order buckets", "API Gateway account throttle", "apispec prod", "Lambda concurrency", "Lambda scaling", "DynamoDB table throughput"}},
+		{"20k/s binds the account throttle, concurrency and table, not the order buckets", Input{PeakRPS: 20_000, Stock: 50_000},
+			[]string{"API Gateway account throttle", "apispec prod", "Lambda concurrency", "Lambda scaling", "DynamoDB table throughput"}},
 		{"more shards than units", Input{PeakRPS: 4000, Stock: 3}, []string{"stock 3 < 5 shards"}},
 		{"over a thousand shards", Input{PeakRPS: 1_000_000, Stock: 10_000_000}, []string{"shards: 1250 needed"}},
 	}
@@ -136,6 +136,9 @@ func TestNew_Binding(t *testing.T) {
 			}
 			if len(tc.want) == 0 && len(p.Binding) != 0 {
 				t.Errorf("binding = %q, want none", p.Binding)
+			}
+			if strings.Contains(all, "order buckets") || p.Buckets.WCUPerBucket > PartitionWCU {
+				t.Errorf("order buckets take %.0f WCU/s each with %d buckets, want under %d", p.Buckets.WCUPerBucket, p.Buckets.Count, PartitionWCU)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
 )
 
 // WriteText writes the plan for people: every figure with the formula that
@@ -26,7 +27,7 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("   Every attempt that reaches a shard is a write, accepted or not: shards are sized on attempts, not sales.")
 	f("   units per shard = floor(S / N) = %s; sell-out after S / R ≥ %.2f s", num(float64(sh.UnitsPerShard)), sh.SellOutSeconds)
 	f("")
-	f("2. Order buckets (Orders table; today one bucket per shard)")
+	f("2. Order buckets (Orders table; %d per shard)", flashsale.OrderBucketsPerShard)
 	f("   WCU per bucket = (%d × R + writer rate) / B = (%d × %s + %s) / %d = %s/s", WRUBucket, WRUBucket, num(r), num(q.WriterRate), bk.Count, num(bk.WCUPerBucket))
 	f("   (hold 2 inside the transaction + accept 1 per accepted order; the writer's persist 1 per order it drains)")
 	f("   buckets to stay at ≤ 800/s each = ceil((%d × R + writer rate) / 800) = %d", WRUBucket, bk.Needed)

@@ -8,7 +8,7 @@
 //	Orders  pk=IDEM#<user>#<key> sk=IDEM        an idempotency record, TTL 24 h
 //	Orders  pk=CLAIM#<sale>#<user> sk=CLAIM     units a user holds in a sale
 //
-// A sale's orders sit under as many bucket partitions as it has shards, so
+// A sale's orders sit under OrderBuckets() partitions (five per shard), so
 // order writes scale like stock writes and settlement can read them all with
 // strongly consistent queries.
 package dynamostore

@@ -92,7 +92,7 @@ func (s *Store) SaleOrders(ctx context.Context, sale flashsale.Sale) ([]flashsal
 		wg     sync.WaitGroup
 		slots  = make(chan struct{}, 8)
 	)
-	for b := range sale.Shards {
+	for b := range sale.OrderBuckets() {
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {

@@ -80,7 +80,7 @@ func (s *Service) Restock(ctx context.Context, saleID string, qty int64) (SaleVi
 // ErrOrderNotFound. The status reads as expired once the order is past due.
 // Errors: ErrOrderNotFound, ErrUnavailable.
 func (s *Service) GetOrder(ctx context.Context, userID, orderID string) (Order, error) {
-	ref, err := s.locate(ctx, orderID)
+	_, ref, err := s.locate(ctx, orderID)
 	if err != nil {
 		return Order{}, err
 	}
@@ -99,7 +99,7 @@ func (s *Service) GetOrder(ctx context.Context, userID, orderID string) (Order, 
 // on sale.
 // Errors: ErrOrderNotFound, ErrOrderNotReserved, ErrUnavailable.
 func (s *Service) CancelOrder(ctx context.Context, userID, orderID string) (Order, error) {
-	ref, err := s.locate(ctx, orderID)
+	sale, ref, err := s.locate(ctx, orderID)
 	if err != nil {
 		return Order{}, err
 	}
@@ -107,7 +107,7 @@ func (s *Service) CancelOrder(ctx context.Context, userID, orderID string) (Orde
 	if err != nil {
 		return Order{}, s.unavailable(err, "cancel %s", orderID)
 	}
-	if err := s.restock(ctx, ref, o.Quantity); err != nil {
+	if err := s.restock(ctx, sale, ref, o.Quantity); err != nil {
 		// The cancel stands; the units come back with settlement's repair.
 		s.log.ErrorContext(ctx, "restock after cancel failed", "orderId", orderID, "err", err)
 	}
@@ -117,33 +117,33 @@ func (s *Service) CancelOrder(ctx context.Context, userID, orderID string) (Orde
 // restock returns a released order's units exactly once: the conditional
 // MarkRestocked picks the one caller that may add them to a shard. A crash
 // between the two leaves a leak that Audit finds, never a double return.
-func (s *Service) restock(ctx context.Context, ref OrderRef, qty int64) error {
+func (s *Service) restock(ctx context.Context, sale Sale, ref OrderRef, qty int64) error {
 	if err := s.store.MarkRestocked(ctx, ref, s.now()); err != nil {
 		if errors.Is(err, ErrNotPending) {
 			return nil
 		}
 		return fmt.Errorf("mark %s restocked: %w", ref.OrderID, err)
 	}
-	if err := s.store.ReturnStock(ctx, ref.SaleID, ref.Bucket, qty); err != nil {
+	if err := s.store.ReturnStock(ctx, ref.SaleID, sale.ShardOf(ref), qty); err != nil {
 		return fmt.Errorf("return %d units of %s: %w", qty, ref.OrderID, err)
 	}
 	return nil
 }
 
 // locate finds where an order lives from its ID.
-func (s *Service) locate(ctx context.Context, orderID string) (OrderRef, error) {
+func (s *Service) locate(ctx context.Context, orderID string) (Sale, OrderRef, error) {
 	saleID, err := ParseOrderID(orderID)
 	if err != nil {
-		return OrderRef{}, ErrOrderNotFound
+		return Sale{}, OrderRef{}, ErrOrderNotFound
 	}
 	st, _, err := s.sale(ctx, saleID)
 	if errors.Is(err, ErrSaleNotFound) {
-		return OrderRef{}, ErrOrderNotFound
+		return Sale{}, OrderRef{}, ErrOrderNotFound
 	}
 	if err != nil {
-		return OrderRef{}, s.unavailable(err, "read sale %s", saleID)
+		return Sale{}, OrderRef{}, s.unavailable(err, "read sale %s", saleID)
 	}
-	return RefOf(st.Sale, orderID), nil
+	return st.Sale, RefOf(st.Sale, orderID), nil
 }
 
 // LookupSale returns the cached view of a sale, without touching stock.

@@ -63,7 +63,7 @@ func (s *Service) Pay(ctx context.Context, p Payment) (PaymentResult, error) {
 	if p.Status != PaymentSucceeded {
 		return record(LedgerIgnored, "status "+p.Status)
 	}
-	ref, err := s.locate(ctx, p.OrderID)
+	_, ref, err := s.locate(ctx, p.OrderID)
 	if errors.Is(err, ErrOrderNotFound) {
 		return record(LedgerRefundDue, ReasonUnknownOrder)
 	}

@@ -77,7 +77,7 @@ func (s *Service) Settle(ctx context.Context, saleID string) (Report, error) {
 			stats.UnitsExpired += o.Quantity
 		}
 		if o.RestockDue {
-			if err := s.restock(ctx, ref, o.Quantity); err != nil {
+			if err := s.restock(ctx, st.Sale, ref, o.Quantity); err != nil {
 				return Report{}, s.unavailable(err, "restock %s", o.ID)
 			}
 		}
