@@ -257,14 +257,14 @@ func payOrder(ctx context.Context, api *apiClient, issuer *devauth.Issuer, rc fl
 	return nil
 }
 
-// mintCrowd signs tokens for users prefix0…prefix(n-1) on every core; RS256 signing is the
+// mintCrowd signs tokens for users prefix1…prefixN on every core; RS256 signing is the
 // slow part of preparing a crowd.
 func mintCrowd(issuer *devauth.Issuer, prefix string, n int) ([]string, error) {
 	tokens := make([]string, n)
 	var mu sync.Mutex
 	var first error
 	runParallel(0, n, func(i int) {
-		tok, err := issuer.Token(devauth.TokenRequest{UserID: prefix + strconv.Itoa(i), TTL: time.Hour})
+		tok, err := issuer.Token(devauth.TokenRequest{UserID: prefix + strconv.Itoa(i+1), TTL: time.Hour})
 		if err != nil {
 			mu.Lock()
 			first = errors.Join(first, err)

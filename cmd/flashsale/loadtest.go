@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -197,16 +196,7 @@ func mintTokens(iss *devauth.Issuer, prefix string, n int) ([]string, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("--token-count %d: want at least 1", n)
 	}
-	now := time.Now()
-	tokens := make([]string, n)
-	for i := range tokens {
-		t, err := iss.Token(devauth.TokenRequest{UserID: prefix + strconv.Itoa(i+1), IssuedAt: now})
-		if err != nil {
-			return nil, err
-		}
-		tokens[i] = t
-	}
-	return tokens, nil
+	return mintCrowd(iss, prefix, n)
 }
 
 func writeChartFile(path string, res loadtest.Result) error {
