@@ -150,3 +150,44 @@ func Median(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// TransactCeiling measures TransactWriteItems/s of three fresh items each
+// (the shape of the purchase path's first write) on the same DynamoDB, with
+// inFlight callers for d. Set beside Ceiling, it shows what one transaction
+// costs the store in conditional updates.
+func TransactCeiling(ctx context.Context, db *dynamodb.Client, table string, inFlight int, d time.Duration) (float64, error) {
+	var ok, failed, seq atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				n := seq.Add(1)
+				items := make([]types.TransactWriteItem, 3)
+				for j := range items {
+					items[j] = types.TransactWriteItem{Put: &types.Put{
+						TableName: &table,
+						Item: map[string]types.AttributeValue{
+							"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("BENCH#txn#%d#%d", n, j)},
+							"value": &types.AttributeValueMemberN{Value: "1"},
+						},
+						ConditionExpression: aws.String("attribute_not_exists(pk)"),
+					}}
+				}
+				if _, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+					failed.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return 0, fmt.Errorf("%d transactions failed", n)
+	}
+	return float64(ok.Load()) / time.Since(start).Seconds(), nil
+}

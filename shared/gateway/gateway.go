@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -79,6 +80,10 @@ type Gateway struct {
 
 	idPrefix [8]byte
 	idSeq    atomic.Uint64
+
+	// authorizers caches each verified token's authorizer context.
+	authorizers     sync.Map
+	authorizerCount atomic.Int64
 }
 
 // New builds a Gateway from cfg.
@@ -179,12 +184,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, r
 		if err != nil {
 			return g.fail(w, reqID, errUnauthorized)
 		}
-		// A fresh map per request: the verifier's is shared through its cache.
-		m := make(map[string]any, len(claims))
-		for k, v := range claims {
-			m[k] = v
-		}
-		authorizer = map[string]any{"claims": m}
+		authorizer = g.authorizerFor(r.Header.Get("Authorization"), claims)
 	}
 	var apiKey string
 	if rt.APIKeyRequired {
@@ -218,6 +218,32 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, r
 	}
 	return g.write(w, reqID, resp)
 }
+
+// authorizerFor returns the requestContext.authorizer of a verified token.
+// It is built once per token and then shared by that token's requests, as
+// API Gateway caches an authorizer's verdict: the sold-out path answers tens
+// of thousands of requests a second, and rebuilding the claims map was a
+// visible share of each. Handlers only read claims. The verifier still runs
+// on every request, so an expired token is refused whatever is cached here.
+func (g *Gateway) authorizerFor(token string, claims map[string]string) map[string]any {
+	if a, ok := g.authorizers.Load(token); ok {
+		return a.(map[string]any)
+	}
+	m := make(map[string]any, len(claims))
+	for k, v := range claims {
+		m[k] = v
+	}
+	a := map[string]any{"claims": m}
+	if g.authorizerCount.Add(1) > maxCachedAuthorizers {
+		g.authorizers.Clear() // a crude bound: start over rather than grow without limit
+		g.authorizerCount.Store(1)
+	}
+	g.authorizers.Store(token, a)
+	return a
+}
+
+// maxCachedAuthorizers bounds authorizerFor's cache.
+const maxCachedAuthorizers = 100_000
 
 // invoke calls the handler, turning a panic into an error as a crashed Lambda
 // turns into a 502.
