@@ -211,7 +211,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		if r.ceiling, err = bench.Ceiling(ctx, rawDyn, s.SalesTable, o.inFlight, o.duration); err != nil {
 			return err
 		}
-		if r.txn, err = bench.TransactCeiling(ctx, rawDyn, s.OrdersTable, o.inFlight, o.duration/2); err != nil {
+		if r.txn, err = bench.TransactCeiling(ctx, rawDyn, s.SalesTable, o.inFlight, o.duration/2); err != nil {
 			return err
 		}
 
