@@ -160,6 +160,7 @@ func TransactCeiling(ctx context.Context, db *dynamodb.Client, table string, inF
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	start := time.Now()
+	run := start.UnixNano() // fresh keys for every call of TransactCeiling
 	for range inFlight {
 		wg.Add(1)
 		go func() {
@@ -171,7 +172,7 @@ func TransactCeiling(ctx context.Context, db *dynamodb.Client, table string, inF
 					items[j] = types.TransactWriteItem{Put: &types.Put{
 						TableName: &table,
 						Item: map[string]types.AttributeValue{
-							"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("BENCH#txn#%d#%d", n, j)},
+							"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("BENCH#txn#%d#%d#%d", run, n, j)},
 							"value": &types.AttributeValueMemberN{Value: "1"},
 						},
 						ConditionExpression: aws.String("attribute_not_exists(pk)"),
