@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,23 +21,12 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
+	"flashsale/shared/bench"
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/sqsqueue"
 	"flashsale/shared/testenv"
 )
-
-// countingTransport counts every HTTP call an SDK client makes: the ground
-// truth for "this path costs no DynamoDB or SQS call".
-type countingTransport struct {
-	next  http.RoundTripper
-	calls atomic.Int64
-}
-
-func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.calls.Add(1)
-	return c.next.RoundTrip(r)
-}
 
 // clock is a settable test clock.
 type clock struct {
@@ -56,12 +44,14 @@ func (c *clock) Advance(d time.Duration) {
 // harness is the real stack minus the gateway: handlers over DynamoDB Local
 // and the local SQS, with counted clients and optional fault wrappers.
 type harness struct {
-	env      testenv.Env
-	app      *app.App
-	store    flashsale.Store
-	queue    flashsale.OrderQueue
-	ddbCalls *countingTransport
-	sqsCalls *countingTransport
+	env   testenv.Env
+	app   *app.App
+	store flashsale.Store
+	queue flashsale.OrderQueue
+	// ddbCalls and sqsCalls count every HTTP call the SDK clients make: the
+	// ground truth for "this path costs no DynamoDB or SQS call".
+	ddbCalls *bench.Counter
+	sqsCalls *bench.Counter
 	clock    *clock
 }
 
@@ -98,8 +88,8 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	}
 	h := &harness{
 		env:      env,
-		ddbCalls: &countingTransport{next: http.DefaultTransport},
-		sqsCalls: &countingTransport{next: http.DefaultTransport},
+		ddbCalls: &bench.Counter{},
+		sqsCalls: &bench.Counter{},
 		clock:    &clock{now: time.Now().UTC()},
 	}
 	s := env.Settings

@@ -132,7 +132,7 @@ func TestReserve_RejectionsAfterSellOutAreFree(t *testing.T) {
 	}
 	// The clock stands still, so the sold-out view is never stale: every
 	// rejection must come from memory.
-	ddb, sq := h.ddbCalls.calls.Load(), h.sqsCalls.calls.Load()
+	ddb, sq := h.ddbCalls.Calls(), h.sqsCalls.Calls()
 	var wrong sync.Map
 	runConcurrently(5000, 128, func(i int) {
 		if r := h.buy(t, "free", fmt.Sprintf("late-%d", i), "k", 1); r.StatusCode != http.StatusGone {
@@ -140,18 +140,18 @@ func TestReserve_RejectionsAfterSellOutAreFree(t *testing.T) {
 		}
 	})
 	wrong.Range(func(k, v any) bool { t.Errorf("request %v: got %v, want 410", k, v); return false })
-	if got := h.ddbCalls.calls.Load() - ddb; got != 0 {
+	if got := h.ddbCalls.Calls() - ddb; got != 0 {
 		t.Errorf("5,000 rejections made %d DynamoDB calls, want 0", got)
 	}
-	if got := h.sqsCalls.calls.Load() - sq; got != 0 {
+	if got := h.sqsCalls.Calls() - sq; got != 0 {
 		t.Errorf("5,000 rejections made %d SQS calls, want 0", got)
 	}
 	// About a second later the flag is rechecked, once.
 	h.clock.Advance(1100 * time.Millisecond)
-	before := h.ddbCalls.calls.Load()
+	before := h.ddbCalls.Calls()
 	h.buy(t, "free", "later", "k", 1)
 	h.buy(t, "free", "later-2", "k", 1)
-	if got := h.ddbCalls.calls.Load() - before; got != 1 {
+	if got := h.ddbCalls.Calls() - before; got != 1 {
 		t.Errorf("after the TTL, two rejections made %d DynamoDB calls, want 1 (one recheck)", got)
 	}
 }

@@ -48,6 +48,21 @@ func Ceiling(ctx context.Context, db *dynamodb.Client, table string, inFlight in
 	}}); err != nil {
 		return 0, fmt.Errorf("seed ceiling item: %w", err)
 	}
+	return hammer(ctx, inFlight, d, "ceiling updates", func() error {
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &table,
+			Key:                       k,
+			UpdateExpression:          aws.String("SET available = available - :q"),
+			ConditionExpression:       aws.String("available >= :q"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":q": &types.AttributeValueMemberN{Value: "1"}},
+		})
+		return err
+	})
+}
+
+// hammer calls op from inFlight goroutines until d has passed and returns
+// the successful calls per second; any failure fails the measurement.
+func hammer(ctx context.Context, inFlight int, d time.Duration, what string, op func() error) (float64, error) {
 	var ok, failed atomic.Int64
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
@@ -57,14 +72,7 @@ func Ceiling(ctx context.Context, db *dynamodb.Client, table string, inFlight in
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-					TableName:                 &table,
-					Key:                       k,
-					UpdateExpression:          aws.String("SET available = available - :q"),
-					ConditionExpression:       aws.String("available >= :q"),
-					ExpressionAttributeValues: map[string]types.AttributeValue{":q": &types.AttributeValueMemberN{Value: "1"}},
-				})
-				if err != nil {
+				if err := op(); err != nil {
 					failed.Add(1)
 					continue
 				}
@@ -74,7 +82,7 @@ func Ceiling(ctx context.Context, db *dynamodb.Client, table string, inFlight in
 	}
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		return 0, fmt.Errorf("%d ceiling updates failed", n)
+		return 0, fmt.Errorf("%d %s failed", n, what)
 	}
 	return float64(ok.Load()) / time.Since(start).Seconds(), nil
 }
@@ -156,39 +164,22 @@ func Median(xs []float64) float64 {
 // inFlight callers for d. Set beside Ceiling, it shows what one transaction
 // costs the store in conditional updates.
 func TransactCeiling(ctx context.Context, db *dynamodb.Client, table string, inFlight int, d time.Duration) (float64, error) {
-	var ok, failed, seq atomic.Int64
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	start := time.Now()
-	run := start.UnixNano() // fresh keys for every call of TransactCeiling
-	for range inFlight {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				n := seq.Add(1)
-				items := make([]types.TransactWriteItem, 3)
-				for j := range items {
-					items[j] = types.TransactWriteItem{Put: &types.Put{
-						TableName: &table,
-						Item: map[string]types.AttributeValue{
-							"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("BENCH#txn#%d#%d#%d", run, n, j)},
-							"value": &types.AttributeValueMemberN{Value: "1"},
-						},
-						ConditionExpression: aws.String("attribute_not_exists(pk)"),
-					}}
-				}
-				if _, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
-					failed.Add(1)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		return 0, fmt.Errorf("%d transactions failed", n)
-	}
-	return float64(ok.Load()) / time.Since(start).Seconds(), nil
+	var seq atomic.Int64
+	run := time.Now().UnixNano() // fresh keys for every call of TransactCeiling
+	return hammer(ctx, inFlight, d, "transactions", func() error {
+		n := seq.Add(1)
+		items := make([]types.TransactWriteItem, 3)
+		for j := range items {
+			items[j] = types.TransactWriteItem{Put: &types.Put{
+				TableName: &table,
+				Item: map[string]types.AttributeValue{
+					"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("BENCH#txn#%d#%d#%d", run, n, j)},
+					"value": &types.AttributeValueMemberN{Value: "1"},
+				},
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}}
+		}
+		_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"flashsale/shared/bench"
+	"flashsale/shared/testenv"
 )
 
 func TestMedian(t *testing.T) {
@@ -69,5 +70,22 @@ func main() {
 	}
 	if _, err := bench.InitTime(context.Background(), bin, []string{"EXIT_EARLY=1"}); err == nil {
 		t.Error("a bootstrap that exits: got no error")
+	}
+}
+
+func TestCeilings_OnDynamoDBLocal(t *testing.T) {
+	env := testenv.Require(t)
+	ctx := context.Background()
+	up, err := bench.Ceiling(ctx, env.DynamoDB, env.Settings.SalesTable, 4, 300*time.Millisecond)
+	if err != nil || up <= 0 {
+		t.Errorf("update ceiling: got %v/s, %v; want a positive rate", up, err)
+	}
+	tx, err := bench.TransactCeiling(ctx, env.DynamoDB, env.Settings.SalesTable, 4, 300*time.Millisecond)
+	if err != nil || tx <= 0 {
+		t.Errorf("transaction ceiling: got %v/s, %v; want a positive rate", tx, err)
+	}
+	// A second probe must not trip over the first one's items.
+	if _, err := bench.TransactCeiling(ctx, env.DynamoDB, env.Settings.SalesTable, 4, 100*time.Millisecond); err != nil {
+		t.Errorf("second transaction probe: %v", err)
 	}
 }

@@ -324,28 +324,7 @@ func (s *Store) RepairLeak(ctx context.Context, saleID string, shard int, units 
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:                 &s.sales,
-			Key:                       key(saleKey(saleID)),
-			UpdateExpression:          aws.String("SET soldOut = :f ADD epoch :one"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false}, ":one": num(1)},
-		}},
-		{Update: &types.Update{
-			TableName:                 &s.sales,
-			Key:                       key(shardKey(saleID, shard)),
-			UpdateExpression:          aws.String("SET saleId = :s ADD available :q"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":q": num(units), ":s": &types.AttributeValueMemberS{Value: saleID}},
-		}},
-		adjPut,
-	}})
-	if failed, ok := cancelled(err); ok {
-		if _, missing := failed[0]; missing {
-			return flashsale.ErrSaleNotFound
-		}
-	}
-	if err != nil {
+	if err := s.addUnits(ctx, saleID, shard, units, false, adjPut); err != nil {
 		return fmt.Errorf("repair leak of %s: %w", saleID, err)
 	}
 	return nil

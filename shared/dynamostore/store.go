@@ -253,13 +253,30 @@ func (s *Store) MarkSoldOut(ctx context.Context, saleID string, epoch int64) err
 // AddStock grows one shard and the loaded count in one transaction; admin
 // restocks are rare enough that a conflict on the shard does not matter.
 func (s *Store) AddStock(ctx context.Context, saleID string, shard int, qty int64) error {
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	if err := s.addUnits(ctx, saleID, shard, qty, true); err != nil {
+		return fmt.Errorf("restock %s: %w", saleID, err)
+	}
+	return nil
+}
+
+// addUnits adds qty units to a shard and, in the same transaction, clears
+// the sale's sold-out mark and bumps its epoch; countLoaded also adds them
+// to loaded, and extra items join the transaction.
+// Errors: ErrSaleNotFound (nothing is written).
+func (s *Store) addUnits(ctx context.Context, saleID string, shard int, qty int64, countLoaded bool, extra ...types.TransactWriteItem) error {
+	update := "SET soldOut = :f ADD epoch :one"
+	values := map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false}, ":one": num(1)}
+	if countLoaded {
+		update += ", loaded :q"
+		values[":q"] = num(qty)
+	}
+	items := append([]types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName:                 &s.sales,
 			Key:                       key(saleKey(saleID)),
-			UpdateExpression:          aws.String("SET soldOut = :f ADD loaded :q, epoch :one"),
+			UpdateExpression:          aws.String(update),
 			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":f": &types.AttributeValueMemberBOOL{Value: false}, ":q": num(qty), ":one": num(1)},
+			ExpressionAttributeValues: values,
 		}},
 		{Update: &types.Update{
 			TableName:                 &s.sales,
@@ -267,16 +284,14 @@ func (s *Store) AddStock(ctx context.Context, saleID string, shard int, qty int6
 			UpdateExpression:          aws.String("SET saleId = :s ADD available :q"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":q": num(qty), ":s": &types.AttributeValueMemberS{Value: saleID}},
 		}},
-	}})
+	}, extra...)
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if failed, ok := cancelled(err); ok {
-		if _, saleMissing := failed[0]; saleMissing {
+		if _, missing := failed[0]; missing {
 			return flashsale.ErrSaleNotFound
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("restock %s: %w", saleID, err)
-	}
-	return nil
+	return err
 }
 
 // Reserve writes the key, the claim and the hold in one transaction. These
