@@ -29,7 +29,7 @@ ARGS ?=
 # tool out of node_modules), so it marks a complete install.
 NPM_STAMP := node_modules/go.mod
 
-.PHONY: help dev test build synth deploy bench demo lint clean FORCE
+.PHONY: help dev test build synth deploy bench demo invoke lint clean FORCE
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ bench: $(NPM_STAMP) build ## run the benchmark suite and rewrite docs/BENCHMARKS
 
 demo: $(NPM_STAMP) ## play a whole flash sale on the local stack (starts one if none runs) and check the invariants
 	$(GO) run ./cmd/flashsale demo $(ARGS)
+
+# e.g. make invoke FN=reserve EVENT=events/reserve.json
+invoke: ## feed a sample event from events/ to one function on the running local stack
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json" >&2; exit 2; }
+	$(GO) run ./cmd/flashsale invoke --function $(FN) --event $(EVENT)
 
 lint: ## go vet and a gofmt check
 	$(GO) vet ./...

@@ -83,6 +83,7 @@ func TestDevCommand_ServesDemoThenStopsClean(t *testing.T) {
 		t.Fatalf("order answer %s has no orderId (%v)", body, err)
 	}
 	stackPayAndReport(t, bin, state, url, token, receipt.OrderID)
+	stackInvoke(t, bin, state)
 
 	children := stackChildrenOf(t, cmd.Process.Pid)
 	if len(children) != 2 {
@@ -148,6 +149,30 @@ func stackPayAndReport(tb testing.TB, bin, state, url, buyerToken, orderID strin
 		tb.Errorf("flashsale dlq list printed %q, want the DLQ is empty", out)
 	}
 	tb.Logf("pay, report and dlq list took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// stackInvoke feeds the sample payloads of events/ to the handlers with
+// `flashsale invoke`, against the running stack's tables.
+func stackInvoke(tb testing.TB, bin, state string) {
+	tb.Helper()
+	invoke := func(function, event string) string {
+		return stackRunCLI(tb, bin, "invoke", "--state", state, "--function", function, "--event", filepath.Join("..", "..", "events", event))
+	}
+	if out := invoke("sale-info", "sale-info.json"); !strings.Contains(out, `"statusCode": 404`) {
+		tb.Errorf("sale-info before the sale exists printed %s, want a 404", out)
+	}
+	if out := invoke("admin", "admin-create-sale.json"); !strings.Contains(out, `"statusCode": 201`) {
+		tb.Errorf("admin create printed %s, want a 201", out)
+	}
+	if out := invoke("sale-info", "sale-info.json"); !strings.Contains(out, `"statusCode": 200`) || !strings.Contains(out, `spring-1`) {
+		tb.Errorf("sale-info after creating it printed %s, want a 200 for spring-1", out)
+	}
+	if out := invoke("order-writer", "order-writer.json"); !strings.Contains(out, `"batchItemFailures": null`) {
+		tb.Errorf("order-writer printed %s, want no failures (a message for an unknown order is acknowledged)", out)
+	}
+	if out := invoke("settlement", "settlement.json"); !strings.Contains(out, "settled") {
+		tb.Errorf("settlement printed %s", out)
+	}
 }
 
 // stackRunCLI runs the flashsale binary and returns its stdout; a non-zero
