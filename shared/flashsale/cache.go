@@ -3,6 +3,7 @@ package flashsale
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -43,18 +44,20 @@ func (s *Service) sale(ctx context.Context, saleID string) (SaleState, *saleEntr
 	e.mu.Lock()
 	fresh := e.loaded && now.Sub(e.fetchedAt) < s.cacheTTL
 	if fresh || e.refreshing {
-		loaded := e.loaded
+		loaded, ready := e.loaded, e.ready
 		st, err := e.state, e.err
 		e.mu.Unlock()
 		if loaded {
 			return st, e, err
 		}
 		select { // first load in progress elsewhere
-		case <-e.ready:
+		case <-ready:
 			e.mu.Lock()
-			st, err = e.state, e.err
-			e.mu.Unlock()
-			return st, e, err
+			defer e.mu.Unlock()
+			if !e.loaded { // that load failed; so does this request
+				return SaleState{}, e, fmt.Errorf("read sale %s: first load failed", saleID)
+			}
+			return e.state, e, e.err
 		case <-ctx.Done():
 			return SaleState{}, e, ctx.Err()
 		}
@@ -70,6 +73,10 @@ func (s *Service) sale(ctx context.Context, saleID string) (SaleState, *saleEntr
 		if e.loaded { // keep serving the last good view
 			return e.state, e, e.err
 		}
+		// Wake whoever waited for this first load, and let the next
+		// request try again.
+		close(e.ready)
+		e.ready = make(chan struct{})
 		return SaleState{}, e, err
 	}
 	if err == nil && st.Epoch != e.state.Epoch {
