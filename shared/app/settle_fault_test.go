@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
@@ -259,5 +263,74 @@ func TestSettlement_OverlappingRunsAreSafe(t *testing.T) {
 	}
 	if rep := h.settle(t, "overlap"); !rep.Balanced || rep.Units.Expired != 10 || rep.Units.Restocked != 10 {
 		t.Errorf("report %+v balanced=%v, want 10 expired and restocked", rep.Units, rep.Balanced)
+	}
+}
+
+// TestReserve_ExpiredOrderGivesTheAllowanceBack: once an order is past its
+// expiry it reads as expired everywhere, so its buyer may buy again at once,
+// before any settlement run.
+func TestReserve_ExpiredOrderGivesTheAllowanceBack(t *testing.T) {
+	h := newHarness(t)
+	h.createSale(t, "lapsed", 5, 1, 1)
+	first := h.buyOne(t, "lapsed", "lapser")
+	if r := h.buy(t, "lapsed", "lapser", "again-1", 1); r.StatusCode != http.StatusConflict {
+		t.Fatalf("second purchase within the window: got %d, want 409", r.StatusCode)
+	}
+	h.clock.Advance(11 * time.Minute)
+	if r := h.buy(t, "lapsed", "lapser", "again-2", 1); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("purchase after the first order expired: got %d %s, want 202", r.StatusCode, r.Body)
+	}
+	if o := h.order(t, first); o.Status != flashsale.OrderExpired || o.RestockedAt.IsZero() {
+		t.Errorf("first order %+v, want expired and restocked", o)
+	}
+	if got := h.stock(t, "lapsed"); got != 4 {
+		t.Errorf("stock %d, want 4 (the lapsed unit back, the new one taken)", got)
+	}
+	if rep := h.settle(t, "lapsed"); !rep.Balanced || rep.Units.Expired != 1 || rep.Units.Reserved != 1 {
+		t.Errorf("report %+v balanced=%v, want 1 expired, 1 reserved", rep.Units, rep.Balanced)
+	}
+}
+
+// TestSettlement_ClearsAStuckSoldOutMark: a return whose second write (the
+// clearing of the sold-out mark) never happened leaves units on a shard that
+// every container hides; settlement clears the mark.
+func TestSettlement_ClearsAStuckSoldOutMark(t *testing.T) {
+	h := newHarness(t)
+	h.createSale(t, "stuck", 1, 1, 1)
+	won := h.buyOne(t, "stuck", "winner")
+	if r := h.buy(t, "stuck", "loser", "k", 1); r.StatusCode != http.StatusGone {
+		t.Fatalf("after the sell-out: got %d, want 410", r.StatusCode)
+	}
+	if st, _ := h.store.Sale(context.Background(), "stuck"); !st.SoldOut {
+		t.Fatal("the sale is not marked sold out")
+	}
+	// The winner cancels, and the return gets half done: the unit lands on
+	// the shard, then the process dies before clearing the mark. (The last
+	// write goes straight to the table, as ReturnStock's first half.)
+	ctx := context.Background()
+	st, _ := h.store.Sale(ctx, "stuck")
+	ref := flashsale.RefOf(st.Sale, won.OrderID)
+	if _, err := h.store.Release(ctx, ref, "winner", flashsale.OrderCancelled, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.MarkRestocked(ctx, ref, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.env.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(h.env.Settings.SalesTable),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("SHARD#stuck#%d", st.ShardOf(ref))}},
+		UpdateExpression:          aws.String("ADD available :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := h.settle(t, "stuck")
+	if !rep.Balanced || rep.Units.Available != 1 || rep.Units.Cancelled != 1 {
+		t.Errorf("report %+v balanced=%v, want the cancelled unit available", rep.Units, rep.Balanced)
+	}
+	h.clock.Advance(2 * time.Second) // past the containers' cache
+	if r := h.buy(t, "stuck", "second-chance", "k", 1); r.StatusCode != http.StatusAccepted {
+		t.Errorf("after settlement: got %d %s, want 202 for the unit that was hidden", r.StatusCode, r.Body)
 	}
 }

@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -25,7 +26,8 @@ func (s *Store) Release(ctx context.Context, ref flashsale.OrderRef, userID stri
 	if cancel && (o.UserID != userID || o.Status == flashsale.OrderPending || o.Status == flashsale.OrderAborted) {
 		return flashsale.Order{}, flashsale.ErrOrderNotFound
 	}
-	expired := now.After(o.ExpiresAt)
+	// Milliseconds, as the condition below compares them.
+	expired := now.UnixMilli() > o.ExpiresAt.UnixMilli()
 	if o.Status != flashsale.OrderReserved || expired == cancel {
 		return flashsale.Order{}, flashsale.ErrOrderNotReserved
 	}
@@ -50,8 +52,8 @@ func (s *Store) Release(ctx context.Context, ref flashsale.OrderRef, userID stri
 		{Update: &types.Update{
 			TableName:                 &s.orders,
 			Key:                       key2(claimKey(ref.SaleID, o.UserID), claimSK),
-			UpdateExpression:          aws.String("ADD held :neg"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-o.Quantity)},
+			UpdateExpression:          aws.String("ADD held :neg DELETE orders :order"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-o.Quantity), ":order": orderSet(ref.OrderID)},
 		}},
 	}})
 	if _, ok := cancelled(err); ok {
@@ -135,6 +137,24 @@ func (s *Store) bucket(ctx context.Context, saleID string, b int) ([]flashsale.O
 		}
 	}
 	return out, nil
+}
+
+// ClaimOrders lists the orders a user's claim counts.
+func (s *Store) ClaimOrders(ctx context.Context, saleID, userID string) ([]string, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.orders, Key: key2(claimKey(saleID, userID), claimSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get claim: %w", err)
+	}
+	var it struct {
+		Orders []string `dynamodbav:"orders,stringset"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return nil, fmt.Errorf("unmarshal claim: %w", err)
+	}
+	sort.Strings(it.Orders)
+	return it.Orders, nil
 }
 
 // Claim reads how many units a user holds in a sale.

@@ -215,6 +215,16 @@ func (s *Store) ReturnStock(ctx context.Context, saleID string, shard int, qty i
 	return s.noteReturn(ctx, saleID)
 }
 
+// orderSet is the string set a claim keeps its order IDs in.
+func orderSet(orderID string) types.AttributeValue {
+	return &types.AttributeValueMemberSS{Value: []string{orderID}}
+}
+
+// ClearSoldOut clears the sold-out mark and bumps the epoch.
+func (s *Store) ClearSoldOut(ctx context.Context, saleID string) error {
+	return s.noteReturn(ctx, saleID)
+}
+
 func (s *Store) noteReturn(ctx context.Context, saleID string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.sales,
@@ -319,10 +329,10 @@ func (s *Store) Reserve(ctx context.Context, r flashsale.Reservation) error {
 		{Update: &types.Update{
 			TableName:           &s.orders,
 			Key:                 key2(claimKey(o.SaleID, o.UserID), claimSK),
-			UpdateExpression:    aws.String("SET held = if_not_exists(held, :zero) + :q"),
+			UpdateExpression:    aws.String("SET held = if_not_exists(held, :zero) + :q ADD orders :order"),
 			ConditionExpression: aws.String("(attribute_not_exists(held) AND :zero <= :max) OR held <= :max"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":zero": num(0), ":q": num(o.Quantity), ":max": num(r.Limit - o.Quantity),
+				":zero": num(0), ":q": num(o.Quantity), ":max": num(r.Limit - o.Quantity), ":order": orderSet(o.ID),
 			},
 		}},
 		{Put: &types.Put{TableName: &s.orders, Item: hold, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
@@ -403,8 +413,8 @@ func (s *Store) Abort(ctx context.Context, ref flashsale.OrderRef, userID, idemK
 		{Update: &types.Update{
 			TableName:                 &s.orders,
 			Key:                       key2(claimKey(ref.SaleID, userID), claimSK),
-			UpdateExpression:          aws.String("ADD held :neg"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-qty)},
+			UpdateExpression:          aws.String("ADD held :neg DELETE orders :order"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-qty), ":order": orderSet(ref.OrderID)},
 		}},
 	}})
 	if _, ok := cancelled(err); ok {

@@ -133,6 +133,16 @@ func (c *countingStore) Claim(ctx context.Context, saleID, userID string) (int64
 	return c.next.Claim(ctx, saleID, userID)
 }
 
+func (c *countingStore) ClaimOrders(ctx context.Context, saleID, userID string) ([]string, error) {
+	c.count("ClaimOrders")
+	return c.next.ClaimOrders(ctx, saleID, userID)
+}
+
+func (c *countingStore) ClearSoldOut(ctx context.Context, saleID string) error {
+	c.count("ClearSoldOut")
+	return c.next.ClearSoldOut(ctx, saleID)
+}
+
 func (c *countingStore) Persist(ctx context.Context, ref flashsale.OrderRef, now time.Time) error {
 	c.count("Persist")
 	return c.next.Persist(ctx, ref, now)

@@ -130,6 +130,34 @@ func (s *Service) restock(ctx context.Context, sale Sale, ref OrderRef, qty int6
 	return nil
 }
 
+// expireOverdue expires a user's orders of a sale that are past their
+// expiry and returns their units, as settlement would; it reports how many
+// it expired. Only the per-user-limit answer calls it, so a buyer whose
+// unpaid order lapsed can buy again at once.
+func (s *Service) expireOverdue(ctx context.Context, sale Sale, userID string) (int, error) {
+	ids, err := s.store.ClaimOrders(ctx, sale.ID, userID)
+	if err != nil {
+		return 0, err
+	}
+	now, n := s.now(), 0
+	for _, id := range ids {
+		ref := RefOf(sale, id)
+		o, err := s.store.Order(ctx, ref)
+		if err != nil || o.Status != OrderReserved || !now.After(o.ExpiresAt) {
+			continue
+		}
+		released, err := s.store.Release(ctx, ref, "", OrderExpired, now)
+		if err != nil {
+			continue // paid, cancelled or expired by someone else meanwhile
+		}
+		n++
+		if err := s.restock(ctx, sale, ref, released.Quantity); err != nil {
+			s.log.ErrorContext(ctx, "restock after expiry failed; settlement will repair", "orderId", id, "err", err)
+		}
+	}
+	return n, nil
+}
+
 // locate finds where an order lives from its ID.
 func (s *Service) locate(ctx context.Context, orderID string) (Sale, OrderRef, error) {
 	saleID, err := ParseOrderID(orderID)

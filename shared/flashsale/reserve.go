@@ -133,12 +133,24 @@ func (s *Service) reserve(ctx context.Context, req ReserveRequest) (ReserveResul
 	case errors.As(err, &taken):
 		return s.replay(ctx, st.Sale, req, taken.Record)
 	case errors.Is(err, ErrLimitReached):
+		// Orders past their expiry read as expired everywhere and give the
+		// allowance back, even before settlement gets to them.
+		if n, xerr := s.expireOverdue(ctx, st.Sale, req.UserID); xerr == nil && n > 0 {
+			return ReserveResult{}, errKeyFreed // try again, now with the allowance back
+		}
 		return ReserveResult{}, ErrLimitReached
+	case errors.Is(err, ErrOrderNotFound):
+		// The key's first request aborted between our write and our read.
+		return ReserveResult{}, errKeyFreed
 	case err != nil:
 		return ReserveResult{}, s.unavailable(err, "reserve %s", orderID)
 	}
+	// Compensation must run even if the client went away or the deadline
+	// passed: it uses a context of its own.
+	undoCtx, cancelUndo := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelUndo()
 	undoReservation := func(why string) error {
-		err := s.store.Abort(ctx, ref, req.UserID, req.Key, req.Quantity, s.now())
+		err := s.store.Abort(undoCtx, ref, req.UserID, req.Key, req.Quantity, s.now())
 		if err != nil && !errors.Is(err, ErrNotPending) {
 			s.log.ErrorContext(ctx, "compensation failed; settlement will abort the stale hold",
 				"why", why, "saleId", st.ID, "orderId", orderID, "err", err)
@@ -171,7 +183,7 @@ func (s *Service) reserve(ctx context.Context, req ReserveRequest) (ReserveResul
 		// order stands and so does its stock.
 		switch aerr := undoReservation("enqueue failed"); {
 		case aerr == nil:
-			if rerr := s.store.ReturnStock(ctx, st.ID, shard, req.Quantity); rerr != nil {
+			if rerr := s.store.ReturnStock(undoCtx, st.ID, shard, req.Quantity); rerr != nil {
 				s.log.ErrorContext(ctx, "stock not returned; settlement will repair the leak",
 					"saleId", st.ID, "orderId", orderID, "units", req.Quantity, "err", rerr)
 			}

@@ -118,6 +118,15 @@ func (s *Service) Settle(ctx context.Context, saleID string) (Report, error) {
 		s.log.WarnContext(ctx, "leak repaired", "saleId", saleID, "units", audit.Leaked)
 	}
 
+	// A sold-out mark with units on the shards (a return whose second write,
+	// the mark's clearing, failed) would hide them from buyers for good.
+	if cur, err := s.store.Sale(ctx, saleID); err == nil && cur.SoldOut && audit.Available > 0 {
+		if err := s.store.ClearSoldOut(ctx, saleID); err != nil {
+			return Report{}, s.unavailable(err, "clear sold-out mark of %s", saleID)
+		}
+		s.log.WarnContext(ctx, "sold-out mark cleared: units were on sale", "saleId", saleID, "units", audit.Available)
+	}
+
 	// 3. Report.
 	report, err := s.buildReport(ctx, saleID, now)
 	if err != nil {

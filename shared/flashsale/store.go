@@ -91,6 +91,12 @@ type Store interface {
 	SaleOrders(ctx context.Context, s Sale) ([]Order, error)
 	// Claim reads how many units a user holds in a sale.
 	Claim(ctx context.Context, saleID, userID string) (int64, error)
+	// ClaimOrders lists the orders a user's claim counts: Reserve adds an
+	// order, Abort and Release take it out (paid orders stay).
+	ClaimOrders(ctx context.Context, saleID, userID string) ([]string, error)
+	// ClearSoldOut clears the sale's sold-out mark and bumps its epoch.
+	// Errors: ErrSaleNotFound.
+	ClearSoldOut(ctx context.Context, saleID string) error
 
 	// Persist is the order writer's idempotent write: a pending or reserved
 	// order that was not persisted before becomes reserved and persisted.

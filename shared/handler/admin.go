@@ -153,7 +153,7 @@ func wantsCSV(accept string) bool {
 				q = f
 			}
 		}
-		if (mt == "text/csv" || mt == "application/json") && q > bestQ {
+		if (mt == "text/csv" || mt == "application/json") && q > 0 && q > bestQ {
 			best, bestQ = mt, q
 		}
 	}

@@ -16,7 +16,12 @@ import (
 // signature is the authentication: a malformed header is a 400, a wrong or
 // stale one a 401, and neither changes anything.
 func NewWebhook(svc *flashsale.Service, secret []byte, log *slog.Logger) Func {
-	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return wrap(log, func(ctx context.Context, l *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if len(secret) == 0 {
+			// Fail closed: with no secret anyone could sign.
+			l.ErrorContext(ctx, "payment webhook has no signing secret configured; refusing every call")
+			return events.APIGatewayProxyResponse{}, flashsale.ErrBadSignature
+		}
 		raw, err := body(req)
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"flashsale/shared/flashsale"
@@ -59,8 +60,33 @@ func (s *Store) Reserve(_ context.Context, r flashsale.Reservation) error {
 		OrderID: o.ID, Receipt: bytes.Clone(r.Receipt),
 	}
 	s.claims[c] += o.Quantity
+	s.claimOrder(c, o.ID, true)
 	s.putOrder(ref, o)
 	return nil
+}
+
+// claimOrder adds an order to, or takes it out of, a claim's order list.
+func (s *Store) claimOrder(c claimRef, orderID string, add bool) {
+	if s.claimOrders[c] == nil {
+		s.claimOrders[c] = map[string]bool{}
+	}
+	if add {
+		s.claimOrders[c][orderID] = true
+	} else {
+		delete(s.claimOrders[c], orderID)
+	}
+}
+
+// ClaimOrders lists the orders a user's claim counts, sorted.
+func (s *Store) ClaimOrders(_ context.Context, saleID, userID string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.claimOrders[claimRef{saleID, userID}] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // Accept turns a pending hold into a reserved order.
@@ -95,6 +121,7 @@ func (s *Store) Abort(_ context.Context, ref flashsale.OrderRef, userID, key str
 	s.putOrder(ref, o)
 	delete(s.keys, k)
 	s.claims[claimRef{ref.SaleID, userID}] -= qty
+	s.claimOrder(claimRef{ref.SaleID, userID}, ref.OrderID, false)
 	return nil
 }
 
@@ -142,6 +169,7 @@ func (s *Store) Release(_ context.Context, ref flashsale.OrderRef, userID string
 	o.Status, o.RestockDue = to, true
 	s.putOrder(ref, o)
 	s.claims[claimRef{o.SaleID, o.UserID}] -= o.Quantity
+	s.claimOrder(claimRef{o.SaleID, o.UserID}, o.ID, false)
 	return o, nil
 }
 

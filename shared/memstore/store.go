@@ -36,6 +36,8 @@ type Store struct {
 	orders map[string]map[flashsale.OrderRef]flashsale.Order
 	keys   map[keyRef]flashsale.IdempotencyRecord
 	claims map[claimRef]int64
+	// claimOrders lists, per claim, the orders it counts.
+	claimOrders map[claimRef]map[string]bool
 
 	// events holds every payment event ID recorded, across sales, as the
 	// provider's IDs are global.
@@ -56,6 +58,8 @@ func New() *Store {
 		orders: map[string]map[flashsale.OrderRef]flashsale.Order{},
 		keys:   map[keyRef]flashsale.IdempotencyRecord{},
 		claims: map[claimRef]int64{},
+
+		claimOrders: map[claimRef]map[string]bool{},
 
 		events:      map[string]bool{},
 		ledger:      map[string][]flashsale.LedgerEntry{},
@@ -126,6 +130,20 @@ func (s *Store) ReturnStock(_ context.Context, saleID string, shard int, qty int
 	st, ok := s.sales[saleID]
 	if !ok {
 		return fmt.Errorf("return stock to %s: %w", saleID, flashsale.ErrSaleNotFound)
+	}
+	st.SoldOut = false
+	st.Epoch++
+	s.sales[saleID] = st
+	return nil
+}
+
+// ClearSoldOut clears the sold-out mark and bumps the epoch.
+func (s *Store) ClearSoldOut(_ context.Context, saleID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.sales[saleID]
+	if !ok {
+		return flashsale.ErrSaleNotFound
 	}
 	st.SoldOut = false
 	st.Epoch++

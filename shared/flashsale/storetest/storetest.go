@@ -53,6 +53,8 @@ func Run(t *testing.T, newStore func(tb testing.TB) flashsale.Store) {
 		{"MarkRestocked_Race", s.testMarkRestockedRace},
 		{"SaleOrders", s.testSaleOrders},
 		{"Claim", s.testClaim},
+		{"ClaimOrders", s.testClaimOrders},
+		{"ClearSoldOut", s.testClearSoldOut},
 		{"Persist", s.testPersist},
 		{"Persist_Concurrent", s.testPersistConcurrent},
 		{"PayOrder", s.testPayOrder},
