@@ -175,9 +175,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, r
 	if !allow(g.stage, now) || (rt.purchase && !allow(g.purchase, now)) {
 		return g.fail(w, reqID, errThrottled)
 	}
-	if r.ContentLength > apispec.MaxBodyBytes {
-		return g.fail(w, reqID, errTooLarge)
-	}
 	var authorizer map[string]any
 	if rt.Auth == apispec.AuthCognito {
 		claims, err := g.verifier.Verify(r.Header.Get("Authorization"))
@@ -199,6 +196,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, r
 		case planQuotaExceeded:
 			return g.fail(w, reqID, errQuota)
 		}
+	}
+	// The 10 KB limit is the handlers' (the deployed API only stops bodies
+	// at 10 MB), so it comes after auth, as it does when deployed.
+	if r.ContentLength > apispec.MaxBodyBytes {
+		return g.fail(w, reqID, errTooLarge)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, apispec.MaxBodyBytes))
 	if err != nil {
