@@ -229,7 +229,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 			if err != nil {
 				return err
 			}
-			pprof.StartCPUProfile(f)
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
 			defer f.Close()
 		}
 		buy, err := load(gatewayURL, sale, o.inFlight)
@@ -266,7 +268,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 					return err
 				}
 				defer f.Close()
-				pprof.StartCPUProfile(f)
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
 				defer pprof.StopCPUProfile()
 			}
 			rej, err := load(gatewayURL, gone, o.rejectIn)

@@ -182,10 +182,12 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		// The table lists every order; keep the terminal readable.
 		short := rep
 		short.Orders = rep.Orders[:10]
-		report.WriteTable(stdout, short)
+		if err := report.WriteTable(stdout, short); err != nil {
+			return err
+		}
 		say("  … and %d more order lines (flashsale report --sale %s --format csv)", len(rep.Orders)-10, saleID)
-	} else {
-		report.WriteTable(stdout, rep)
+	} else if err := report.WriteTable(stdout, rep); err != nil {
+		return err
 	}
 
 	failed := checkDemo(say, o, rep, receipts, paid)

@@ -61,7 +61,6 @@ type harnessConfig struct {
 	secret    string
 	wrapStore func(flashsale.Store) flashsale.Store
 	wrapQueue func(flashsale.OrderQueue) flashsale.OrderQueue
-	service   []flashsale.Option
 }
 
 func withFaults(store func(flashsale.Store) flashsale.Store, queue func(flashsale.OrderQueue) flashsale.OrderQueue) harnessOption {
@@ -70,10 +69,6 @@ func withFaults(store func(flashsale.Store) flashsale.Store, queue func(flashsal
 
 func withSecret(secret string) harnessOption {
 	return func(c *harnessConfig) { c.secret = secret }
-}
-
-func withService(opts ...flashsale.Option) harnessOption {
-	return func(c *harnessConfig) { c.service = append(c.service, opts...) }
 }
 
 func newHarness(tb testing.TB, opts ...harnessOption) *harness {
@@ -102,7 +97,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 		// Injected faults log errors on purpose; keep test output readable.
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WebhookSecret: cfg.secret,
-		Service:       append([]flashsale.Option{flashsale.WithClock(h.clock.Now)}, cfg.service...),
+		Service:       []flashsale.Option{flashsale.WithClock(h.clock.Now)},
 	})
 	return h
 }

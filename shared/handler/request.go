@@ -48,9 +48,7 @@ func callerOf(req events.APIGatewayProxyRequest) (Caller, error) {
 	switch g := claims["cognito:groups"].(type) {
 	case string:
 		g = strings.Trim(g, "[]")
-		for _, part := range strings.FieldsFunc(g, func(r rune) bool { return r == ',' || r == ' ' }) {
-			c.Groups = append(c.Groups, part)
-		}
+		c.Groups = strings.FieldsFunc(g, func(r rune) bool { return r == ',' || r == ' ' })
 	case []any:
 		for _, v := range g {
 			if s, ok := v.(string); ok {
