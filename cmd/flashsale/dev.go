@@ -286,8 +286,10 @@ flashsale dev is running at %[1]s  (state: %[3]s)
     -H "Idempotency-Key: $(date +%%s%%N)" -H "Content-Type: application/json" \
     -d '{"quantity":1}'
 
-  # pay it:  go run ./cmd/flashsale pay%[4]s --order <orderId>
-  # settle:  curl -s -X POST %[1]s/admin/sales/demo/settle -H "Authorization: $(go run ./cmd/flashsale token%[4]s --user ops --group admin)"
+  # pay it:            go run ./cmd/flashsale pay%[4]s --order <orderId>
+  # settle and report: go run ./cmd/flashsale report%[4]s --sale demo --settle
+  # dead letters:      go run ./cmd/flashsale dlq list%[4]s
+  # a whole sale:      make demo   (in another terminal; it uses this stack)
 
 `, url, apiKey, state, stateArg)
 }
