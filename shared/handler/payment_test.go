@@ -3,6 +3,8 @@ package handler_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"flashsale/shared/flashsale"
+	"flashsale/shared/handler"
 	"flashsale/shared/webhook"
 )
 
@@ -193,5 +196,20 @@ func TestOrders(t *testing.T) {
 	avail, err := f.mem.Available(context.Background(), flashsale.Sale{ID: "spring-1", Shards: 1})
 	if err != nil || avail[0] != 10 {
 		t.Errorf("stock after cancel = %v, %v; want [10]", avail, err)
+	}
+}
+
+// TestWebhook_NoSecretFailsClosed: a deployment that forgot the secret must
+// not accept payments signed with the empty one.
+func TestWebhook_NoSecretFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	f.createSale(t, "nosecret", 5, 1, 1)
+	rc := f.order(t, "nosecret", "buyer", "k1")
+	open := handler.NewWebhook(f.svc, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	body := paymentBody(t, "evt-empty", rc.OrderID, rc.AmountCents, rc.Currency)
+	resp := call(t, open, webhookRequest(t, body, nil, f.clock.Now()))
+	wantError(t, resp, http.StatusUnauthorized, "invalid_signature")
+	if o, err := f.svc.GetOrder(context.Background(), "buyer", rc.OrderID); err != nil || o.Status != flashsale.OrderReserved {
+		t.Errorf("order after the refused webhook: %+v %v, want still reserved", o, err)
 	}
 }
