@@ -144,7 +144,7 @@ func TestSettlement_WholeSaleBalances(t *testing.T) {
 			}
 			paid++
 		case i%10 == 6: // 10% cancel
-			if r := h.call(t, apispec.FunctionOrders, orderRequest(t, http.MethodDelete, rc.OrderID, userOf(t, h, rc))); r.StatusCode != 200 {
+			if r := h.call(t, apispec.FunctionOrders, orderRequest(t, http.MethodDelete, rc.OrderID, h.order(t, rc).UserID)); r.StatusCode != 200 {
 				t.Fatalf("cancel: got %d %s", r.StatusCode, r.Body)
 			}
 			cancelled++
@@ -232,19 +232,6 @@ func TestSettlement_WholeSaleBalances(t *testing.T) {
 	}
 }
 
-// userOf finds the buyer of an order (the crowd's user ids are generated).
-func userOf(tb testing.TB, h *harness, rc flashsale.Receipt) string {
-	tb.Helper()
-	st, err := h.store.Sale(context.Background(), rc.SaleID)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o, err := h.store.Order(context.Background(), flashsale.RefOf(st.Sale, rc.OrderID))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return o.UserID
-}
 
 func webhookSign(secret string, at time.Time, body []byte) string {
 	return webhook.Sign([]byte(secret), at, body)
