@@ -232,7 +232,6 @@ func TestSettlement_WholeSaleBalances(t *testing.T) {
 	}
 }
 
-
 func webhookSign(secret string, at time.Time, body []byte) string {
 	return webhook.Sign([]byte(secret), at, body)
 }
