@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -12,17 +11,6 @@ import (
 	"flashsale/shared/schema"
 	"flashsale/shared/testenv"
 )
-
-func runDLQCmd(tb testing.TB, args ...string) (string, error) {
-	tb.Helper()
-	cmd := newDLQCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
-}
 
 // TestDLQCommand_ListAndRedrive runs the commands against the test SQS
 // emulator through --dlq-url/--queue-url (loopback URLs select the
@@ -39,7 +27,7 @@ func TestDLQCommand_ListAndRedrive(t *testing.T) {
 	}
 	urls := []string{"--state", t.TempDir(), "--dlq-url", env.DLQURL}
 
-	out, err := runDLQCmd(t, append([]string{"list"}, urls...)...)
+	out, err := runCmd(t, newDLQCmd(), append([]string{"list"}, urls...)...)
 	if err != nil {
 		t.Fatalf("dlq list: %v", err)
 	}
@@ -53,14 +41,14 @@ func TestDLQCommand_ListAndRedrive(t *testing.T) {
 		}
 	}
 
-	out, err = runDLQCmd(t, append([]string{"redrive", "--queue-url", env.Settings.OrdersQueueURL}, urls...)...)
+	out, err = runCmd(t, newDLQCmd(), append([]string{"redrive", "--queue-url", env.Settings.OrdersQueueURL}, urls...)...)
 	if err != nil {
 		t.Fatalf("dlq redrive: %v", err)
 	}
 	if !strings.Contains(out, "moved ") || !strings.Contains(out, "order demo.E1, group "+group) || !strings.Contains(out, "1 message(s) moved") {
 		t.Errorf("dlq redrive printed %q, want the moved order and a count of 1", out)
 	}
-	if out, err = runDLQCmd(t, append([]string{"list"}, urls...)...); err != nil || strings.TrimSpace(out) != "the DLQ is empty" {
+	if out, err = runCmd(t, newDLQCmd(), append([]string{"list"}, urls...)...); err != nil || strings.TrimSpace(out) != "the DLQ is empty" {
 		t.Errorf("dlq list after redrive = %q, %v; want the DLQ is empty", out, err)
 	}
 }
@@ -77,7 +65,7 @@ func TestDLQCommand_Errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runDLQCmd(t, tc.args...)
+			_, err := runCmd(t, newDLQCmd(), tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("dlq %v: err = %v, want one containing %q", tc.args, err, tc.wantErr)
 			}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"flashsale/shared/devauth"
 	"flashsale/shared/flashsale"
 )
@@ -75,9 +77,9 @@ func (f *fakeAdmin) serve(tb testing.TB, iss *devauth.Issuer) *httptest.Server {
 	return srv
 }
 
-func runReportCmd(tb testing.TB, args ...string) (string, error) {
+// runCmd runs one subcommand with args and returns what it printed.
+func runCmd(tb testing.TB, cmd *cobra.Command, args ...string) (string, error) {
 	tb.Helper()
-	cmd := newReportCmd()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
@@ -133,7 +135,7 @@ func TestReportCommand_Formats(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runReportCmd(t, append([]string{"--sale", "spring", "--state", state, "--target", srv.URL}, tc.args...)...)
+			out, err := runCmd(t, newReportCmd(), append([]string{"--sale", "spring", "--state", state, "--target", srv.URL}, tc.args...)...)
 			if err != nil {
 				t.Fatalf("report: %v", err)
 			}
@@ -156,7 +158,7 @@ func TestReportCommand_SettleFirstAndOut(t *testing.T) {
 	f := &fakeAdmin{neverSettled: true}
 	srv := f.serve(t, iss)
 
-	_, err = runReportCmd(t, "--sale", "spring", "--state", state, "--target", srv.URL)
+	_, err = runCmd(t, newReportCmd(), "--sale", "spring", "--state", state, "--target", srv.URL)
 	if err == nil || !strings.Contains(err.Error(), "sale spring was never settled; run with --settle") {
 		t.Fatalf("report of an unsettled sale: err = %v, want the never-settled hint", err)
 	}
@@ -165,7 +167,7 @@ func TestReportCommand_SettleFirstAndOut(t *testing.T) {
 	if err := os.WriteFile(outFile, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runReportCmd(t, "--sale", "spring", "--state", state, "--target", srv.URL, "--settle", "--format", "csv", "--out", outFile)
+	out, err := runCmd(t, newReportCmd(), "--sale", "spring", "--state", state, "--target", srv.URL, "--settle", "--format", "csv", "--out", outFile)
 	if err != nil {
 		t.Fatalf("report --settle --out: %v", err)
 	}
@@ -214,7 +216,7 @@ func TestReportCommand_Errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runReportCmd(t, tc.args...)
+			_, err := runCmd(t, newReportCmd(), tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("report %v: err = %v, want one containing %q", tc.args, err, tc.wantErr)
 			}
