@@ -44,6 +44,13 @@ func (c *countingStore) count(method string) {
 	c.calls[method]++
 }
 
+// count0 reads the calls to one method so far, without resetting.
+func (c *countingStore) count0(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[method]
+}
+
 // Calls returns the calls so far by method, and resets the count.
 func (c *countingStore) Calls() map[string]int {
 	c.mu.Lock()

@@ -28,6 +28,7 @@ type Service struct {
 	replayWait time.Duration
 	replayPoll time.Duration
 	staleAfter time.Duration
+	settleWait time.Duration
 	salesMu    sync.Mutex
 	sales      map[string]*saleEntry
 }
@@ -73,6 +74,7 @@ func NewService(store Store, queue OrderQueue, opts ...Option) *Service {
 		replayWait: 5 * time.Second,
 		replayPoll: 20 * time.Millisecond,
 		staleAfter: 2 * time.Minute,
+		settleWait: DefaultSettleWait,
 		sales:      map[string]*saleEntry{},
 	}
 	for _, o := range opts {

@@ -11,6 +11,10 @@ import (
 // LeaseTTL bounds one settlement run; a crashed run's lease expires after it.
 const LeaseTTL = 5 * time.Minute
 
+// DefaultSettleWait is how long an on-demand settlement waits for a run that
+// holds the sale's lease (a scheduled one, usually) before giving up.
+const DefaultSettleWait = 20 * time.Second
+
 // SettleStats is what one settlement run did, for metrics.
 type SettleStats struct {
 	SaleID        string
@@ -28,130 +32,34 @@ type Metrics interface {
 // WithMetrics sets where settlement reports its stats.
 func WithMetrics(m Metrics) Option { return func(s *Service) { s.metrics = m } }
 
-// Settle runs settlement for one sale under its lease and returns the new
-// report. In order:
-//
-//  1. Expiry: reserved orders past expiresAt become expired, and their
-//     units go back exactly once (conditional transition, then restock).
-//     Orders left due for restock by an earlier crash are finished too.
-//  2. Reconciliation: holds left pending by dead requests are aborted and
-//     their claims given back; units taken from stock that no live order
-//     accounts for (Audit.Leaked) are returned, and each repair recorded.
-//  3. Report: recomputed from the orders, shards and ledger, and stored.
-//
-// Running it again changes nothing but the report's generatedAt.
-// Errors: ErrSaleNotFound, ErrLeaseHeld, ErrUnavailable.
+// WithSettleWait bounds how long Settle waits for another run's lease.
+// Default DefaultSettleWait.
+func WithSettleWait(d time.Duration) Option { return func(s *Service) { s.settleWait = d } }
+
+// LeaseHeldError is ErrLeaseHeld with a hint of when to try again.
+type LeaseHeldError struct{ RetryAfter time.Duration }
+
+func (e *LeaseHeldError) Error() string { return ErrLeaseHeld.Error() }
+func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
+
+// Settle runs settlement for one sale on demand and returns the new report.
+// If another run (the schedule's) holds the sale's lease, Settle waits for
+// it to finish, up to the settle wait and never closer than a few seconds to
+// ctx's deadline, then runs a pass of its own, so the report it returns is
+// never older than the call. See settle for what a pass does.
+// Errors: ErrSaleNotFound, a *LeaseHeldError (errors.Is ErrLeaseHeld) when
+// the lease is still held after the wait, ErrUnavailable.
 func (s *Service) Settle(ctx context.Context, saleID string) (Report, error) {
 	owner := "settle-" + s.newID()
-	now := s.now()
-	if err := s.store.AcquireLease(ctx, saleID, owner, now, now.Add(LeaseTTL)); err != nil {
-		return Report{}, s.unavailable(err, "lease %s", saleID)
-	}
-	defer func() {
-		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), saleID, owner); err != nil {
-			s.log.WarnContext(ctx, "lease not released; it expires by itself", "saleId", saleID, "err", err)
-		}
-	}()
-	st, err := s.store.Sale(ctx, saleID)
-	if err != nil {
-		return Report{}, s.unavailable(err, "read sale %s", saleID)
-	}
-	stats := SettleStats{SaleID: saleID}
-
-	// 1. Expiry, and restocks an earlier crash left unfinished.
-	orders, err := s.store.SaleOrders(ctx, st.Sale)
-	if err != nil {
-		return Report{}, s.unavailable(err, "read orders of %s", saleID)
-	}
-	for _, o := range orders {
-		ref := RefOf(st.Sale, o.ID)
-		if o.Status == OrderReserved && now.After(o.ExpiresAt) {
-			released, err := s.store.Release(ctx, ref, "", OrderExpired, now)
-			if errors.Is(err, ErrOrderNotReserved) {
-				continue // paid or cancelled meanwhile
-			}
-			if err != nil {
-				return Report{}, s.unavailable(err, "expire %s", o.ID)
-			}
-			o = released
-			stats.UnitsExpired += o.Quantity
-		}
-		if o.RestockDue {
-			if err := s.restock(ctx, st.Sale, ref, o.Quantity); err != nil {
-				return Report{}, s.unavailable(err, "restock %s", o.ID)
-			}
-		}
-	}
-
-	// 2. Reconciliation.
-	first, err := s.audit(ctx, saleID, nil)
-	if err != nil {
-		return Report{}, s.unavailable(err, "audit %s", saleID)
-	}
-	dead := map[string]bool{}
-	for _, h := range first.StaleHolds {
-		err := s.store.Abort(ctx, RefOf(st.Sale, h.ID), h.UserID, h.IdempotencyKey, h.Quantity, now)
-		if errors.Is(err, ErrNotPending) {
-			continue // the writer or a payment took it meanwhile: it is live
-		}
-		if err != nil {
-			return Report{}, s.unavailable(err, "abort stale hold %s", h.ID)
-		}
-		dead[h.ID] = true
-		adj := Adjustment{Kind: AdjustmentClaimReleased, Units: h.Quantity, At: FormatTime(now),
-			Detail: fmt.Sprintf("order %s of user %s: request died before accepting; claim released", h.ID, h.UserID)}
-		if err := s.store.AddAdjustment(ctx, saleID, adj); err != nil {
-			return Report{}, s.unavailable(err, "record adjustment")
-		}
-	}
-	audit, err := s.audit(ctx, saleID, dead)
-	if err != nil {
-		return Report{}, s.unavailable(err, "audit %s", saleID)
-	}
-	if audit.Leaked > 0 {
-		adj := Adjustment{Kind: AdjustmentLeakRepaired, Units: audit.Leaked, At: FormatTime(now),
-			Detail: fmt.Sprintf("%d units were taken from stock with no live order (a crash between steps); returned to stock", audit.Leaked)}
-		if err := s.store.RepairLeak(ctx, saleID, s.pick(st.Shards), audit.Leaked, adj); err != nil {
-			return Report{}, s.unavailable(err, "repair leak of %s", saleID)
-		}
-		stats.LeaksRepaired = audit.Leaked
-		s.log.WarnContext(ctx, "leak repaired", "saleId", saleID, "units", audit.Leaked)
-	}
-
-	// A sold-out mark with units on the shards (a return whose second write,
-	// the mark's clearing, failed) would hide them from buyers for good.
-	if cur, err := s.store.Sale(ctx, saleID); err == nil && cur.SoldOut && audit.Available > 0 {
-		if err := s.store.ClearSoldOut(ctx, saleID); err != nil {
-			return Report{}, s.unavailable(err, "clear sold-out mark of %s", saleID)
-		}
-		s.log.WarnContext(ctx, "sold-out mark cleared: units were on sale", "saleId", saleID, "units", audit.Available)
-	}
-
-	// 3. Report.
-	report, err := s.buildReport(ctx, saleID, now)
-	if err != nil {
+	if err := s.awaitLease(ctx, saleID, owner); err != nil {
 		return Report{}, err
 	}
-	var soldBefore int64
-	if prev, err := s.store.Report(ctx, saleID); err == nil {
-		soldBefore = prev.Units.Paid
-	}
-	if err := s.store.SaveReport(ctx, report); err != nil {
-		return Report{}, s.unavailable(err, "save report of %s", saleID)
-	}
-	s.forget(saleID)
-	stats.UnitsSold, stats.Unbalanced = report.Units.Paid-soldBefore, !report.Balanced
-	if s.metrics != nil {
-		s.metrics.Settled(ctx, stats)
-	}
-	if !report.Balanced {
-		s.log.ErrorContext(ctx, "settlement report does not balance", "saleId", saleID, "units", report.Units)
-	}
-	return report, nil
+	return s.settle(ctx, saleID, owner)
 }
 
 // SettleAll settles every sale that is running or ended within the last
-// week; a sale whose lease another run holds is skipped.
+// week, as the schedule does; a sale whose lease another run holds is
+// skipped, since that run is doing the work.
 func (s *Service) SettleAll(ctx context.Context) error {
 	sales, err := s.store.ListSales(ctx)
 	if err != nil {
@@ -163,11 +71,206 @@ func (s *Service) SettleAll(ctx context.Context) error {
 		if now.Sub(st.EndsAt) > 7*24*time.Hour {
 			continue
 		}
-		if _, err := s.Settle(ctx, st.ID); err != nil && !errors.Is(err, ErrLeaseHeld) {
-			errs = append(errs, fmt.Errorf("settle %s: %w", st.ID, err))
+		owner := "schedule-" + s.newID()
+		err := s.store.AcquireLease(ctx, st.ID, owner, now, now.Add(LeaseTTL))
+		if errors.Is(err, ErrLeaseHeld) {
+			continue
+		}
+		if err == nil {
+			_, err = s.settle(ctx, st.ID, owner)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("settle %s: %w", st.ID, s.unavailable(err, "lease %s", st.ID)))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// leaseMargin is the part of a caller's deadline that awaitLease leaves for
+// the settlement pass itself.
+const leaseMargin = 5 * time.Second
+
+// awaitLease takes the sale's lease for owner, waiting for a run that holds
+// it. Runs take seconds, so it polls: 50 ms at first, doubling to 500 ms.
+// Waiting is measured on the wall clock, not the service's (which tests
+// may freeze).
+func (s *Service) awaitLease(ctx context.Context, saleID, owner string) error {
+	deadline := time.Now().Add(s.settleWait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-leaseMargin).Before(deadline) {
+		deadline = d.Add(-leaseMargin)
+	}
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
+		now := s.now()
+		err := s.store.AcquireLease(ctx, saleID, owner, now, now.Add(LeaseTTL))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrLeaseHeld) {
+			return s.unavailable(err, "lease %s", saleID)
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return &LeaseHeldError{RetryAfter: 5 * time.Second}
+		}
+		select {
+		case <-ctx.Done():
+			return &LeaseHeldError{RetryAfter: 5 * time.Second}
+		case <-time.After(pause):
+		}
+	}
+}
+
+// settle is one settlement pass over a sale whose lease owner holds; it
+// releases the lease when done. In order:
+//
+//  1. expire: reserved orders past expiresAt become expired, and their units
+//     go back exactly once (conditional transition, then restock). Orders
+//     left due for restock by an earlier crash are finished too.
+//  2. reconcile: holds left pending by dead requests are aborted and their
+//     claims given back; then units taken from stock that no live order
+//     accounts for (Audit.Leaked, which counts the holds this pass aborted)
+//     are returned, and each repair recorded. Everything a crash left in
+//     limbo comes back in this one pass.
+//  3. publish: the report, recomputed from the orders, shards and ledger,
+//     is stored.
+//
+// Running it again changes nothing but the report's generatedAt.
+func (s *Service) settle(ctx context.Context, saleID, owner string) (Report, error) {
+	defer func() {
+		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), saleID, owner); err != nil {
+			s.log.WarnContext(ctx, "lease not released; it expires by itself", "saleId", saleID, "err", err)
+		}
+	}()
+	st, err := s.store.Sale(ctx, saleID)
+	if err != nil {
+		return Report{}, s.unavailable(err, "read sale %s", saleID)
+	}
+	now := s.now()
+	stats := SettleStats{SaleID: saleID}
+	if stats.UnitsExpired, err = s.expire(ctx, st.Sale, now); err != nil {
+		return Report{}, err
+	}
+	if stats.LeaksRepaired, err = s.reconcile(ctx, st, now); err != nil {
+		return Report{}, err
+	}
+	report, err := s.publish(ctx, saleID, now)
+	if err != nil {
+		return Report{}, err
+	}
+	s.forget(saleID)
+	stats.UnitsSold, stats.Unbalanced = report.Units.Paid-report.previousPaid, !report.Balanced
+	if s.metrics != nil {
+		s.metrics.Settled(ctx, stats)
+	}
+	if !report.Balanced {
+		s.log.ErrorContext(ctx, "settlement report does not balance", "saleId", saleID, "units", report.Units)
+	}
+	return report.Report, nil
+}
+
+// expire moves reserved orders past their expiry to expired and restocks
+// them, and finishes restocks an earlier crash left due. It returns the
+// units it expired.
+func (s *Service) expire(ctx context.Context, sale Sale, now time.Time) (int64, error) {
+	orders, err := s.store.SaleOrders(ctx, sale)
+	if err != nil {
+		return 0, s.unavailable(err, "read orders of %s", sale.ID)
+	}
+	var expired int64
+	for _, o := range orders {
+		ref := RefOf(sale, o.ID)
+		if o.Status == OrderReserved && now.After(o.ExpiresAt) {
+			released, err := s.store.Release(ctx, ref, "", OrderExpired, now)
+			if errors.Is(err, ErrOrderNotReserved) {
+				continue // paid or cancelled meanwhile
+			}
+			if err != nil {
+				return 0, s.unavailable(err, "expire %s", o.ID)
+			}
+			o = released
+			expired += o.Quantity
+		}
+		if o.RestockDue {
+			if err := s.restock(ctx, sale, ref, o.Quantity); err != nil {
+				return 0, s.unavailable(err, "restock %s", o.ID)
+			}
+		}
+	}
+	return expired, nil
+}
+
+// reconcile aborts the holds dead requests left pending, then returns to
+// stock every unit no live order accounts for, and clears a sold-out mark
+// that hides units. It returns the units it put back.
+func (s *Service) reconcile(ctx context.Context, st SaleState, now time.Time) (int64, error) {
+	saleID := st.ID
+	first, err := s.audit(ctx, saleID, nil)
+	if err != nil {
+		return 0, s.unavailable(err, "audit %s", saleID)
+	}
+	// Holds this pass aborts are known dead: their request ended long ago,
+	// so no compensation of theirs can still be returning units, and the
+	// units they took count as leaked in the same pass.
+	dead := map[string]bool{}
+	for _, h := range first.StaleHolds {
+		err := s.store.Abort(ctx, RefOf(st.Sale, h.ID), h.UserID, h.IdempotencyKey, h.Quantity, now)
+		if errors.Is(err, ErrNotPending) {
+			continue // the writer or a payment took it meanwhile: it is live
+		}
+		if err != nil {
+			return 0, s.unavailable(err, "abort stale hold %s", h.ID)
+		}
+		dead[h.ID] = true
+		adj := Adjustment{Kind: AdjustmentClaimReleased, Units: h.Quantity, At: FormatTime(now),
+			Detail: fmt.Sprintf("order %s of user %s: request died before accepting; claim released", h.ID, h.UserID)}
+		if err := s.store.AddAdjustment(ctx, saleID, adj); err != nil {
+			return 0, s.unavailable(err, "record adjustment")
+		}
+	}
+	audit, err := s.audit(ctx, saleID, dead)
+	if err != nil {
+		return 0, s.unavailable(err, "audit %s", saleID)
+	}
+	var repaired int64
+	if audit.Leaked > 0 {
+		adj := Adjustment{Kind: AdjustmentLeakRepaired, Units: audit.Leaked, At: FormatTime(now),
+			Detail: fmt.Sprintf("%d units were taken from stock with no live order (a crash between steps); returned to stock", audit.Leaked)}
+		if err := s.store.RepairLeak(ctx, saleID, s.pick(st.Shards), audit.Leaked, adj); err != nil {
+			return 0, s.unavailable(err, "repair leak of %s", saleID)
+		}
+		repaired = audit.Leaked
+		s.log.WarnContext(ctx, "leak repaired", "saleId", saleID, "units", audit.Leaked)
+	}
+	// A sold-out mark with units on the shards (a return whose second write,
+	// the mark's clearing, failed) would hide them from buyers for good.
+	if cur, err := s.store.Sale(ctx, saleID); err == nil && cur.SoldOut && audit.Available+repaired > 0 {
+		if err := s.store.ClearSoldOut(ctx, saleID); err != nil {
+			return 0, s.unavailable(err, "clear sold-out mark of %s", saleID)
+		}
+		s.log.WarnContext(ctx, "sold-out mark cleared: units were on sale", "saleId", saleID, "units", audit.Available+repaired)
+	}
+	return repaired, nil
+}
+
+// published is a stored report and the paid units of the report before it.
+type published struct {
+	Report
+	previousPaid int64
+}
+
+// publish builds the report and stores it.
+func (s *Service) publish(ctx context.Context, saleID string, now time.Time) (published, error) {
+	report, err := s.buildReport(ctx, saleID, now)
+	if err != nil {
+		return published{}, err
+	}
+	p := published{Report: report}
+	if prev, err := s.store.Report(ctx, saleID); err == nil {
+		p.previousPaid = prev.Units.Paid
+	}
+	if err := s.store.SaveReport(ctx, report); err != nil {
+		return published{}, s.unavailable(err, "save report of %s", saleID)
+	}
+	return p, nil
 }
 
 // LatestReport reads the stored report of a sale.

@@ -227,8 +227,8 @@ func wantError(tb testing.TB, resp events.APIGatewayProxyResponse, status int, c
 	if body.Error.Message == "" {
 		tb.Errorf("error message is empty, want human text")
 	}
-	if got := resp.Headers["Retry-After"]; (status == 503) != (got != "") {
-		tb.Errorf("Retry-After = %q on a %d, want it on every 503 and only there", got, status)
+	if got := resp.Headers["Retry-After"]; (status == 503 || code == "settlement_in_progress") != (got != "") {
+		tb.Errorf("Retry-After = %q on a %d %s, want it on every 503 and 409 settlement_in_progress, and only there", got, status, code)
 	}
 	return body.Error
 }

@@ -99,6 +99,9 @@ func Fail(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyReque
 	if status == http.StatusServiceUnavailable {
 		resp.Headers["Retry-After"] = "1"
 	}
+	if held, ok := errors.AsType[*flashsale.LeaseHeldError](err); ok {
+		resp.Headers["Retry-After"] = strconv.Itoa(int(held.RetryAfter.Seconds()))
+	}
 	return resp
 }
 

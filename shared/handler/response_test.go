@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
@@ -21,19 +22,20 @@ func TestFail(t *testing.T) {
 		wantStatus  int
 		wantCode    string
 		wantMessage string
+		retryAfter  string
 	}{
-		{"unknown error is a generic 500", errors.New("pq: password=hunter2 host=db.internal"), http.StatusInternalServerError, "internal_error", "internal error"},
-		{"wrapped unknown error", fmt.Errorf("reserve spring-1: %w", errors.New("secret detail")), http.StatusInternalServerError, "internal_error", "internal error"},
-		{"unavailable shows only its own message", fmt.Errorf("%w (read sale x: dial db.internal)", flashsale.ErrUnavailable), http.StatusServiceUnavailable, "unavailable", flashsale.ErrUnavailable.Error()},
-		{"in progress", flashsale.ErrInProgress, http.StatusServiceUnavailable, "request_in_progress", flashsale.ErrInProgress.Error()},
-		{"wrapped domain error", fmt.Errorf("reserve spring-1 for u1: %w", flashsale.ErrSoldOut), http.StatusGone, "sold_out", flashsale.ErrSoldOut.Error()},
-		{"sale closed", flashsale.ErrSaleClosed, http.StatusGone, "sale_closed", flashsale.ErrSaleClosed.Error()},
-		{"not open", flashsale.ErrSaleNotOpen, http.StatusForbidden, "sale_not_open", flashsale.ErrSaleNotOpen.Error()},
-		{"limit", flashsale.ErrLimitReached, http.StatusConflict, "limit_reached", flashsale.ErrLimitReached.Error()},
-		{"key reused", flashsale.ErrKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused", flashsale.ErrKeyReused.Error()},
-		{"settlement running", flashsale.ErrLeaseHeld, http.StatusConflict, "settlement_in_progress", flashsale.ErrLeaseHeld.Error()},
+		{"unknown error is a generic 500", errors.New("pq: password=hunter2 host=db.internal"), http.StatusInternalServerError, "internal_error", "internal error", ""},
+		{"wrapped unknown error", fmt.Errorf("reserve spring-1: %w", errors.New("secret detail")), http.StatusInternalServerError, "internal_error", "internal error", ""},
+		{"unavailable shows only its own message", fmt.Errorf("%w (read sale x: dial db.internal)", flashsale.ErrUnavailable), http.StatusServiceUnavailable, "unavailable", flashsale.ErrUnavailable.Error(), "1"},
+		{"in progress", flashsale.ErrInProgress, http.StatusServiceUnavailable, "request_in_progress", flashsale.ErrInProgress.Error(), "1"},
+		{"wrapped domain error", fmt.Errorf("reserve spring-1 for u1: %w", flashsale.ErrSoldOut), http.StatusGone, "sold_out", flashsale.ErrSoldOut.Error(), ""},
+		{"sale closed", flashsale.ErrSaleClosed, http.StatusGone, "sale_closed", flashsale.ErrSaleClosed.Error(), ""},
+		{"not open", flashsale.ErrSaleNotOpen, http.StatusForbidden, "sale_not_open", flashsale.ErrSaleNotOpen.Error(), ""},
+		{"limit", flashsale.ErrLimitReached, http.StatusConflict, "limit_reached", flashsale.ErrLimitReached.Error(), ""},
+		{"key reused", flashsale.ErrKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused", flashsale.ErrKeyReused.Error(), ""},
+		{"settlement running", &flashsale.LeaseHeldError{RetryAfter: 5 * time.Second}, http.StatusConflict, "settlement_in_progress", flashsale.ErrLeaseHeld.Error(), "5"},
 		{"input error", &flashsale.InputError{Code: "invalid_stock", Field: "stock", Message: "stock must be between 1 and 10000000"},
-			http.StatusBadRequest, "invalid_stock", "stock must be between 1 and 10000000"},
+			http.StatusBadRequest, "invalid_stock", "stock must be between 1 and 10000000", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,6 +46,9 @@ func TestFail(t *testing.T) {
 			e := wantError(t, resp, tc.wantStatus, tc.wantCode)
 			if e.Message != tc.wantMessage {
 				t.Errorf("message = %q, want %q", e.Message, tc.wantMessage)
+			}
+			if got := resp.Headers["Retry-After"]; got != tc.retryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tc.retryAfter)
 			}
 			for _, secret := range []string{"hunter2", "db.internal", "secret detail", "spring-1 for u1"} {
 				if strings.Contains(resp.Body, secret) {
