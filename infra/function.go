@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"flashsale/shared/apispec"
+	"flashsale/shared/awsclient"
 	"flashsale/shared/schema"
 )
 
@@ -80,10 +81,10 @@ func (s *stack) newFunctions(d *data) *functions {
 		panic(fmt.Errorf("orders queue visibility %s < 6 × order-writer timeout (%s)", schema.OrdersQueue.VisibilityTimeout, want))
 	}
 	env := map[string]*string{
-		schema.EnvSalesTable:     d.sales.TableName(),
-		schema.EnvOrdersTable:    d.orders.TableName(),
-		schema.EnvOrdersQueueURL: d.queue.QueueUrl(), // app.New needs it in every process
-		schema.EnvFIFOGroups:     jsii.String(strconv.Itoa(s.props.FIFOGroups)),
+		awsclient.EnvSalesTable:     d.sales.TableName(),
+		awsclient.EnvOrdersTable:    d.orders.TableName(),
+		awsclient.EnvOrdersQueueURL: d.queue.QueueUrl(), // app.New needs it in every process
+		awsclient.EnvFIFOGroups:     jsii.String(strconv.Itoa(s.props.FIFOGroups)),
 	}
 	f := &functions{byName: map[string]awslambda.Function{}, api: map[string]awslambda.IFunction{}}
 	for _, name := range functionNames {
@@ -92,7 +93,7 @@ func (s *stack) newFunctions(d *data) *functions {
 			fnEnv[k] = v
 		}
 		if name == apispec.FunctionOrders {
-			fnEnv[schema.EnvWebhookSecretARN] = d.webhookSecret.SecretArn()
+			fnEnv[awsclient.EnvWebhookSecretARN] = d.webhookSecret.SecretArn()
 		}
 		f.byName[name] = s.newFunction(name, fnEnv)
 		f.api[name] = f.byName[name]

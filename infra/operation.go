@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
 
-	"flashsale/infra/metricspec"
 	"flashsale/shared/apispec"
+	"flashsale/shared/metric"
 )
 
 // minute is the period of every alarm: a sale lasts minutes, not hours.
@@ -20,9 +20,9 @@ var minute = awscdk.Duration_Minutes(jsii.Number(1))
 // settlementMetric is one of the custom metrics settlement emits through EMF.
 func settlementMetric(name, statistic string) awscloudwatch.Metric {
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace:     jsii.String(metricspec.Namespace),
+		Namespace:     jsii.String(metric.Namespace),
 		MetricName:    jsii.String(name),
-		DimensionsMap: &map[string]*string{metricspec.DimensionService: jsii.String(metricspec.ServiceSettlement)},
+		DimensionsMap: &map[string]*string{metric.DimensionService: jsii.String(metric.ServiceSettlement)},
 		Statistic:     jsii.String(statistic),
 		Period:        minute,
 	})
@@ -75,7 +75,7 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 	alarm("OrdersDlqDepth", "Orders are in the dead-letter queue: accepted orders the writer could not persist; inspect and redrive.",
 		d.dlq.MetricApproximateNumberOfMessagesVisible(max), 0, 1)
 	alarm("SettlementUnbalanced", "Settlement found sales whose books do not balance (available + reserved + paid != loaded).",
-		settlementMetric(metricspec.Unbalanced, "Maximum"), 0, 1)
+		settlementMetric(metric.Unbalanced, "Maximum"), 0, 1)
 	// 5XXError is 0 or 1 per request, so its average is the error rate. The
 	// handlers answer 503 on purpose when shedding load, hence a rate over
 	// three minutes rather than any single 5xx.
@@ -124,8 +124,8 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 				graph("Orders table writes and throttles",
 					d.orders.MetricConsumedWriteCapacityUnits(sum), d.orders.Metric(jsii.String("WriteThrottleEvents"), tableSum("WriteThrottleEvents"))),
 				graph("Settlement",
-					settlementMetric(metricspec.UnitsSold, "Sum"), settlementMetric(metricspec.UnitsExpired, "Sum"),
-					settlementMetric(metricspec.LeaksRepaired, "Sum"), settlementMetric(metricspec.Unbalanced, "Maximum")),
+					settlementMetric(metric.UnitsSold, "Sum"), settlementMetric(metric.UnitsExpired, "Sum"),
+					settlementMetric(metric.LeaksRepaired, "Sum"), settlementMetric(metric.Unbalanced, "Maximum")),
 			},
 		},
 	})

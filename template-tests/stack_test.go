@@ -10,8 +10,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"flashsale/infra"
-	"flashsale/infra/metricspec"
 	"flashsale/shared/apispec"
+	"flashsale/shared/awsclient"
+	"flashsale/shared/metric"
 	"flashsale/shared/schema"
 )
 
@@ -54,18 +55,18 @@ func TestFunctions_Environment(t *testing.T) {
 		sales, orders := tableID(t, b, schema.Sales), tableID(t, b, schema.Orders)
 		for _, name := range infra.FunctionNames() {
 			vars, _ := function(t, b, name)["Environment"].(map[string]any)["Variables"].(map[string]any)
-			if got := ref(vars[schema.EnvSalesTable]); got != sales {
-				t.Errorf("%s: %s refers to %q, want the Sales table %q", name, schema.EnvSalesTable, got, sales)
+			if got := ref(vars[awsclient.EnvSalesTable]); got != sales {
+				t.Errorf("%s: %s refers to %q, want the Sales table %q", name, awsclient.EnvSalesTable, got, sales)
 			}
-			if got := ref(vars[schema.EnvOrdersTable]); got != orders {
-				t.Errorf("%s: %s refers to %q, want the Orders table %q", name, schema.EnvOrdersTable, got, orders)
+			if got := ref(vars[awsclient.EnvOrdersTable]); got != orders {
+				t.Errorf("%s: %s refers to %q, want the Orders table %q", name, awsclient.EnvOrdersTable, got, orders)
 			}
-			if got := ref(vars[schema.EnvOrdersQueueURL]); got != ordersQueueID(t, b) {
-				t.Errorf("%s: %s refers to %q, want the orders queue", name, schema.EnvOrdersQueueURL, got)
+			if got := ref(vars[awsclient.EnvOrdersQueueURL]); got != ordersQueueID(t, b) {
+				t.Errorf("%s: %s refers to %q, want the orders queue", name, awsclient.EnvOrdersQueueURL, got)
 			}
-			_, hasSecret := vars[schema.EnvWebhookSecretARN]
+			_, hasSecret := vars[awsclient.EnvWebhookSecretARN]
 			if want := name == apispec.FunctionOrders; hasSecret != want {
-				t.Errorf("%s: has %s = %v, want %v (only the webhook's function)", name, schema.EnvWebhookSecretARN, hasSecret, want)
+				t.Errorf("%s: has %s = %v, want %v (only the webhook's function)", name, awsclient.EnvWebhookSecretARN, hasSecret, want)
 			}
 		}
 	})
@@ -517,8 +518,8 @@ func TestAlarms_EachSignalNotifiesTopic(t *testing.T) {
 				"Dimensions": []any{map[string]any{"Name": "QueueName", "Value": map[string]any{"Fn::GetAtt": []any{dlq, "QueueName"}}}},
 			}},
 			{"settlement unbalanced", map[string]any{
-				"Namespace": metricspec.Namespace, "MetricName": metricspec.Unbalanced, "Threshold": 0,
-				"Dimensions": []any{map[string]any{"Name": metricspec.DimensionService, "Value": metricspec.ServiceSettlement}},
+				"Namespace": metric.Namespace, "MetricName": metric.Unbalanced, "Threshold": 0,
+				"Dimensions": []any{map[string]any{"Name": metric.DimensionService, "Value": metric.ServiceSettlement}},
 			}},
 			{"API 5xx", map[string]any{"Namespace": "AWS/ApiGateway", "MetricName": "5XXError"}},
 			{"reserve throttles", map[string]any{

@@ -24,13 +24,14 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
-	"flashsale/shared/bench"
-	"flashsale/shared/devauth"
-	"flashsale/shared/devstack"
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
-	"flashsale/shared/gateway"
-	"flashsale/shared/loadtest"
+	"flashsale/shared/local/callcount"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
+	"flashsale/shared/local/gateway"
+	"flashsale/shared/ops/bench"
+	"flashsale/shared/ops/loadtest"
 	"flashsale/shared/sqsqueue"
 )
 
@@ -132,7 +133,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	}
 	s := res.Settings
 	s.MaxAttempts = 1
-	storeCalls, queueCalls := &bench.Counter{}, &bench.Counter{}
+	storeCalls, queueCalls := &callcount.Counter{}, &callcount.Counter{}
 	dyn := awsclient.DynamoDB(cfg, s, func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: storeCalls} })
 	sq := awsclient.SQS(cfg, s, func(o *sqs.Options) { o.HTTPClient = &http.Client{Transport: queueCalls} })
 	a := app.Build(dynamostore.New(dyn, s.SalesTable, s.OrdersTable), sqsqueue.New(sq, s.OrdersQueueURL, s.FIFOGroups),
@@ -486,7 +487,7 @@ func benchDoc(o benchOptions, runs []benchRun, top, rejectTop, goBench string, b
 		o.runs, o.duration, o.inFlight, o.rejectIn, time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
 	w("Machine: %s.\n\n", machine())
 	w("Every figure is the median of %d runs; each run measures everything side by side, in the same process, against the same DynamoDB Local 3.3.1 and local SQS. ", len(runs))
-	w("The load generator (shared/loadtest, closed model) runs on the same 2 cores as the gateway and the emulators, so absolute numbers are low and noisy; the ratios are what to read. ")
+	w("The load generator (shared/ops/loadtest, closed model) runs on the same 2 cores as the gateway and the emulators, so absolute numbers are low and noisy; the ratios are what to read. ")
 	w("The gateway runs with throttling off (the configured stage limits would cap it), and the order writer is not running during the purchase measurement: in AWS it runs on its own Lambda capacity, off the purchase path.\n\n")
 
 	w("## Targets\n\n")

@@ -20,11 +20,11 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/devauth"
-	"flashsale/shared/devstack"
 	"flashsale/shared/flashsale"
-	"flashsale/shared/loadtest"
-	"flashsale/shared/report"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
+	"flashsale/shared/ops/loadtest"
+	"flashsale/shared/reportfmt"
 	"flashsale/shared/webhook"
 )
 
@@ -182,11 +182,11 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		// The table lists every order; keep the terminal readable.
 		short := rep
 		short.Orders = rep.Orders[:10]
-		if err := report.WriteTable(stdout, short); err != nil {
+		if err := reportfmt.WriteTable(stdout, short); err != nil {
 			return err
 		}
 		say("  … and %d more order lines (flashsale report --sale %s --format csv)", len(rep.Orders)-10, saleID)
-	} else if err := report.WriteTable(stdout, rep); err != nil {
+	} else if err := reportfmt.WriteTable(stdout, rep); err != nil {
 		return err
 	}
 
@@ -243,7 +243,7 @@ func checkDemo(say func(string, ...any), o demoOptions, rep flashsale.Report, re
 	check(over == 0, "per-user limit: no buyer holds more than 1 unit (%d over)", over)
 	check(u.Paid == nPaid && u.Expired == int64(len(receipts))-nPaid && u.Reserved == 0,
 		"every order is final: %d paid, %d expired, %d still reserved", u.Paid, u.Expired, u.Reserved)
-	check(rep.RevenueCents == u.Paid*1999, "revenue %s = paid units × price", report.Money(rep.RevenueCents, rep.Currency))
+	check(rep.RevenueCents == u.Paid*1999, "revenue %s = paid units × price", reportfmt.Money(rep.RevenueCents, rep.Currency))
 	check(u.Available == u.Loaded-u.Paid, "expired units are back on sale: %d available", u.Available)
 	return failed
 }

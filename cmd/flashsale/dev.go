@@ -22,10 +22,10 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
-	"flashsale/shared/devauth"
-	"flashsale/shared/devstack"
-	"flashsale/shared/gateway"
-	"flashsale/shared/poller"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
+	"flashsale/shared/local/gateway"
+	"flashsale/shared/local/poller"
 )
 
 func init() { rootCmd.AddCommand(newDevCmd()) }

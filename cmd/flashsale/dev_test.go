@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/shared/devauth"
-	"flashsale/shared/devstack"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
 )
 
 // TestDevCommand_ServesDemoThenStopsClean runs `flashsale dev` as a real

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/awsclient"
-	"flashsale/shared/dlq"
+	"flashsale/shared/ops/redrive"
 )
 
 func init() { rootCmd.AddCommand(newDLQCmd()) }
@@ -54,7 +54,7 @@ point at others (in AWS, with your usual AWS credentials and region).`,
 			if err != nil {
 				return err
 			}
-			msgs, err := dlq.List(cmd.Context(), client, o.dlqURL, o.max)
+			msgs, err := redrive.List(cmd.Context(), client, o.dlqURL, o.max)
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,7 @@ point at others (in AWS, with your usual AWS credentials and region).`,
 			if err != nil {
 				return err
 			}
-			moved, err := dlq.Redrive(cmd.Context(), client, o.dlqURL, o.queueURL, o.max)
+			moved, err := redrive.Redrive(cmd.Context(), client, o.dlqURL, o.queueURL, o.max)
 			for _, m := range moved {
 				fmt.Fprintf(cmd.OutOrStdout(), "moved %s (order %s, group %s)\n", m.MessageID, m.Order.OrderID, m.GroupID)
 			}
@@ -137,7 +137,7 @@ func loopbackOrigin(queueURL string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-func writeDLQTable(w io.Writer, msgs []dlq.Message) error {
+func writeDLQTable(w io.Writer, msgs []redrive.Message) error {
 	if len(msgs) == 0 {
 		_, err := fmt.Fprintln(w, "the DLQ is empty")
 		return err

@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/schema"
-	"flashsale/shared/testenv"
 )
 
 // TestDLQCommand_ListAndRedrive runs the commands against the test SQS

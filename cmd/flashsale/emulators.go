@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/devstack"
+	"flashsale/shared/local/devstack"
 )
 
 func init() { rootCmd.AddCommand(newEmulatorsCmd()) }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"flashsale/shared/awsclient"
-	"flashsale/shared/devstack"
+	"flashsale/shared/local/devstack"
 )
 
 // TestEmulatorsCommand_SIGINTStopsChildren runs `flashsale emulators` as a

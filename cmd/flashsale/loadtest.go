@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/devauth"
-	"flashsale/shared/loadtest"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/ops/loadtest"
 )
 
 func init() { rootCmd.AddCommand(newLoadtestCmd()) }

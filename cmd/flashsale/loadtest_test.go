@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"flashsale/shared/loadtest"
+	"flashsale/shared/ops/loadtest"
 )
 
 // TestLoadtestCommand_DeployedTarget runs the command as against a deployed

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/shared/devauth"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/devauth"
 	"flashsale/shared/webhook"
 )
 

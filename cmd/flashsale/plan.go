@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/capacity"
+	"flashsale/shared/ops/capacity"
 )
 
 func init() { rootCmd.AddCommand(newPlanCmd()) }

@@ -16,10 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/apispec"
-	"flashsale/shared/devauth"
-	"flashsale/shared/devstack"
 	"flashsale/shared/flashsale"
-	"flashsale/shared/report"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
+	"flashsale/shared/reportfmt"
 )
 
 func init() { rootCmd.AddCommand(newReportCmd()) }
@@ -72,9 +72,9 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 	var render func(io.Writer, flashsale.Report) error
 	switch o.format {
 	case formatTable:
-		render = report.WriteTable
+		render = reportfmt.WriteTable
 	case formatCSV:
-		render = report.WriteCSV
+		render = reportfmt.WriteCSV
 	case formatJSON:
 		render = writeJSON
 	default:

@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/devauth"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/devauth"
 )
 
 var testReport = flashsale.Report{

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/devauth"
+	"flashsale/shared/local/devauth"
 )
 
 func init() {

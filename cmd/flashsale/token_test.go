@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"flashsale/shared/devauth"
+	"flashsale/shared/local/devauth"
 )
 
 func TestTokenCommand(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
-	"flashsale/shared/schema"
+	"flashsale/shared/metric"
 	"flashsale/shared/sqsqueue"
 )
 
@@ -79,10 +79,10 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 // webhookSecret reads the payment provider's signing secret once per
 // container: from Secrets Manager in AWS, from the environment locally.
 func webhookSecret(ctx context.Context, cfg aws.Config) (string, error) {
-	if v := os.Getenv(schema.EnvWebhookSecret); v != "" {
+	if v := os.Getenv(awsclient.EnvWebhookSecret); v != "" {
 		return v, nil
 	}
-	arn := os.Getenv(schema.EnvWebhookSecretARN)
+	arn := os.Getenv(awsclient.EnvWebhookSecretARN)
 	if arn == "" {
 		return "", nil // functions that take no webhooks need no secret
 	}
@@ -102,7 +102,7 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	}
 	opts := []flashsale.Option{flashsale.WithLogger(log)}
 	if o.Metrics != nil {
-		opts = append(opts, flashsale.WithMetrics(&emf{w: o.Metrics, log: log}))
+		opts = append(opts, flashsale.WithMetrics(metric.NewEMF(o.Metrics, log)))
 	}
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
 	orders := handler.NewOrders(svc, log)

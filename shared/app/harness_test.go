@@ -21,11 +21,11 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
-	"flashsale/shared/bench"
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/callcount"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/sqsqueue"
-	"flashsale/shared/testenv"
 )
 
 // clock is a settable test clock.
@@ -50,8 +50,8 @@ type harness struct {
 	queue flashsale.OrderQueue
 	// ddbCalls and sqsCalls count every HTTP call the SDK clients make: the
 	// ground truth for "this path costs no DynamoDB or SQS call".
-	ddbCalls *bench.Counter
-	sqsCalls *bench.Counter
+	ddbCalls *callcount.Counter
+	sqsCalls *callcount.Counter
 	clock    *clock
 }
 
@@ -83,8 +83,8 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 	}
 	h := &harness{
 		env:      env,
-		ddbCalls: &bench.Counter{},
-		sqsCalls: &bench.Counter{},
+		ddbCalls: &callcount.Counter{},
+		sqsCalls: &callcount.Counter{},
 		clock:    &clock{now: time.Now().UTC()},
 	}
 	s := env.Settings

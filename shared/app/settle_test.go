@@ -16,7 +16,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
-	"flashsale/shared/poller"
+	"flashsale/shared/local/poller"
 	"flashsale/shared/webhook"
 )
 

@@ -34,23 +34,23 @@ type Settings struct {
 // stack) sets.
 func FromEnv() (Settings, error) {
 	s := Settings{
-		DynamoDBEndpoint: os.Getenv(schema.EnvDynamoDBEndpoint),
-		SQSEndpoint:      os.Getenv(schema.EnvSQSEndpoint),
-		SalesTable:       os.Getenv(schema.EnvSalesTable),
-		OrdersTable:      os.Getenv(schema.EnvOrdersTable),
-		OrdersQueueURL:   os.Getenv(schema.EnvOrdersQueueURL),
+		DynamoDBEndpoint: os.Getenv(EnvDynamoDBEndpoint),
+		SQSEndpoint:      os.Getenv(EnvSQSEndpoint),
+		SalesTable:       os.Getenv(EnvSalesTable),
+		OrdersTable:      os.Getenv(EnvOrdersTable),
+		OrdersQueueURL:   os.Getenv(EnvOrdersQueueURL),
 		FIFOGroups:       schema.DefaultFIFOGroups,
 		MaxAttempts:      2,
 	}
-	if v := os.Getenv(schema.EnvFIFOGroups); v != "" {
+	if v := os.Getenv(EnvFIFOGroups); v != "" {
 		g, err := strconv.Atoi(v)
 		if err != nil || g < 1 {
-			return s, fmt.Errorf("%s=%q: want a positive integer", schema.EnvFIFOGroups, v)
+			return s, fmt.Errorf("%s=%q: want a positive integer", EnvFIFOGroups, v)
 		}
 		s.FIFOGroups = g
 	}
 	if s.SalesTable == "" || s.OrdersTable == "" {
-		return s, fmt.Errorf("%s and %s must be set", schema.EnvSalesTable, schema.EnvOrdersTable)
+		return s, fmt.Errorf("%s and %s must be set", EnvSalesTable, EnvOrdersTable)
 	}
 	return s, nil
 }
@@ -58,12 +58,12 @@ func FromEnv() (Settings, error) {
 // Environ is the inverse of FromEnv, for starting local processes.
 func (s Settings) Environ() []string {
 	return []string{
-		schema.EnvDynamoDBEndpoint + "=" + s.DynamoDBEndpoint,
-		schema.EnvSQSEndpoint + "=" + s.SQSEndpoint,
-		schema.EnvSalesTable + "=" + s.SalesTable,
-		schema.EnvOrdersTable + "=" + s.OrdersTable,
-		schema.EnvOrdersQueueURL + "=" + s.OrdersQueueURL,
-		schema.EnvFIFOGroups + "=" + strconv.Itoa(s.FIFOGroups),
+		EnvDynamoDBEndpoint + "=" + s.DynamoDBEndpoint,
+		EnvSQSEndpoint + "=" + s.SQSEndpoint,
+		EnvSalesTable + "=" + s.SalesTable,
+		EnvOrdersTable + "=" + s.OrdersTable,
+		EnvOrdersQueueURL + "=" + s.OrdersQueueURL,
+		EnvFIFOGroups + "=" + strconv.Itoa(s.FIFOGroups),
 	}
 }
 

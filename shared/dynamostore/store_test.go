@@ -6,7 +6,7 @@ import (
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/flashsale/storetest"
-	"flashsale/shared/testenv"
+	"flashsale/shared/local/testenv"
 )
 
 // TestStore runs the Store contract suite on DynamoDB Local: what passes on

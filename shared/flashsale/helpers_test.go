@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flashsale/shared/flashsale"
+	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 )
 
@@ -250,7 +251,7 @@ func newEnv(tb testing.TB, opts ...flashsale.Option) *env {
 		clock: &clock{now: testStart.Add(30 * time.Minute)},
 	}
 	e.store = newCountingStore(e.mem)
-	e.queue = &countingQueue{next: memstore.NewQueue()}
+	e.queue = &countingQueue{next: memqueue.New()}
 	e.svc = e.newService(opts...)
 	return e
 }

@@ -14,7 +14,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
-	"flashsale/shared/report"
+	"flashsale/shared/reportfmt"
 )
 
 // newSaleJSON is the body of POST /admin/sales.
@@ -126,7 +126,7 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			}
 			if wantsCSV(header(req, "Accept")) {
 				var buf bytes.Buffer
-				if err := report.WriteCSV(&buf, r); err != nil {
+				if err := reportfmt.WriteCSV(&buf, r); err != nil {
 					return events.APIGatewayProxyResponse{}, err
 				}
 				resp := Raw(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())

@@ -16,6 +16,7 @@ import (
 
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
+	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 )
 
@@ -42,7 +43,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.n
 type fixture struct {
 	store  flashsale.Store
 	mem    *memstore.Store
-	queue  *memstore.Queue
+	queue  *memqueue.Queue
 	clock  *clock
 	svc    *flashsale.Service
 	sale   handler.Func
@@ -77,7 +78,7 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f := &fixture{mem: memstore.New(), queue: memstore.NewQueue(), clock: &clock{now: saleStart.Add(30 * time.Minute)}}
+	f := &fixture{mem: memstore.New(), queue: memqueue.New(), clock: &clock{now: saleStart.Add(30 * time.Minute)}}
 	f.store = cfg.wrap(f.mem)
 	f.svc = flashsale.NewService(f.store, f.queue, flashsale.WithClock(f.clock.Now), flashsale.WithLogger(cfg.log))
 	f.sale = handler.NewSaleInfo(f.svc, cfg.log)

@@ -1,4 +1,4 @@
-// Package memstore implements flashsale.Store and flashsale.OrderQueue in
+// Package memstore implements flashsale.Store in
 // memory, for handler tests and Go benchmarks. It follows the DynamoDB
 // adapter's semantics item for item (shards, orders under buckets,
 // idempotency records, claims); shared/flashsale/storetest holds both to the

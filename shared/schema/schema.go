@@ -97,22 +97,6 @@ var OrdersQueue = Queue{
 // before the queues that point at them.
 var Queues = []Queue{OrdersDLQ, OrdersQueue}
 
-// Environment variable names the functions read their resources from.
-const (
-	EnvSalesTable     = "SALES_TABLE"
-	EnvOrdersTable    = "ORDERS_TABLE"
-	EnvOrdersQueueURL = "ORDERS_QUEUE_URL"
-	EnvFIFOGroups     = "FIFO_GROUPS"
-	// EnvDynamoDBEndpoint and EnvSQSEndpoint point the SDK at local emulators;
-	// they are unset in AWS.
-	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
-	EnvSQSEndpoint      = "SQS_ENDPOINT"
-	// EnvWebhookSecret holds the payment provider's signing secret locally; in
-	// AWS, EnvWebhookSecretARN names the Secrets Manager secret instead.
-	EnvWebhookSecret    = "WEBHOOK_SECRET"
-	EnvWebhookSecretARN = "WEBHOOK_SECRET_ARN"
-)
-
 // DefaultFIFOGroups is how many message groups orders spread over:
 // group = hash(userId) mod G. Lambda consumes a FIFO queue with at most one
 // concurrent batch per group.

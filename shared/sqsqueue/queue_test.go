@@ -17,8 +17,8 @@ import (
 
 	"flashsale/shared/awsclient"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/sqsqueue"
-	"flashsale/shared/testenv"
 )
 
 const groups = 64

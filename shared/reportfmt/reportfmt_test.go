@@ -1,4 +1,4 @@
-package report_test
+package reportfmt_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"flashsale/shared/flashsale"
-	"flashsale/shared/report"
+	"flashsale/shared/reportfmt"
 )
 
 // sample is a small settled sale: one paid order, one reserved by a user
@@ -65,7 +65,7 @@ func TestWriteCSV(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := report.WriteCSV(&buf, tc.report); err != nil {
+			if err := reportfmt.WriteCSV(&buf, tc.report); err != nil {
 				t.Fatalf("WriteCSV: %v", err)
 			}
 			if got := buf.String(); got != tc.wantText {
@@ -102,7 +102,7 @@ func TestMoney(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := report.Money(tc.cents, tc.currency); got != tc.want {
+			if got := reportfmt.Money(tc.cents, tc.currency); got != tc.want {
 				t.Errorf("Money(%d, %s) = %q, want %q", tc.cents, tc.currency, got, tc.want)
 			}
 		})
@@ -139,7 +139,7 @@ func TestWriteTable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := report.WriteTable(&buf, tc.report); err != nil {
+			if err := reportfmt.WriteTable(&buf, tc.report); err != nil {
 				t.Fatalf("WriteTable: %v", err)
 			}
 			out := buf.String()
@@ -162,7 +162,7 @@ func TestWriteTable(t *testing.T) {
 				t.Errorf("table has no units row %v:\n%s", wantUnits, out)
 			}
 			// The TOTAL row carries paid units and revenue.
-			total := []string{"TOTAL", itoa(u.Paid), report.Money(tc.report.RevenueCents, tc.report.Currency)}
+			total := []string{"TOTAL", itoa(u.Paid), reportfmt.Money(tc.report.RevenueCents, tc.report.Currency)}
 			if !hasRow(out, strings.Fields(strings.Join(total, " "))) {
 				t.Errorf("table has no TOTAL row %v:\n%s", total, out)
 			}

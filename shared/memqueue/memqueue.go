@@ -1,4 +1,6 @@
-package memstore
+// Package memqueue is an in-memory flashsale.OrderQueue for tests and handler
+// benchmarks: it keeps what was sent instead of delivering it.
+package memqueue
 
 import (
 	"bytes"
@@ -19,8 +21,8 @@ type Queue struct {
 
 var _ flashsale.OrderQueue = (*Queue)(nil)
 
-// NewQueue returns an empty Queue.
-func NewQueue() *Queue { return &Queue{seen: map[string]bool{}} }
+// New returns an empty Queue.
+func New() *Queue { return &Queue{seen: map[string]bool{}} }
 
 // Enqueue records body unless orderID was already enqueued. It never fails.
 func (q *Queue) Enqueue(_ context.Context, orderID, _ string, body []byte) error {

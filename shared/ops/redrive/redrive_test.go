@@ -1,4 +1,4 @@
-package dlq_test
+package redrive_test
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"flashsale/shared/dlq"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/testenv"
+	"flashsale/shared/ops/redrive"
 	"flashsale/shared/schema"
-	"flashsale/shared/testenv"
 )
 
 // TestListThenRedrive puts orders on the DLQ, lists them (twice: listing
@@ -41,14 +41,14 @@ func TestListThenRedrive(t *testing.T) {
 
 	counts := map[string]int{}
 	for round := 1; round <= 2; round++ {
-		got, err := dlq.List(ctx, env.SQS, env.DLQURL, 10)
+		got, err := redrive.List(ctx, env.SQS, env.DLQURL, 10)
 		if err != nil {
 			t.Fatalf("List (round %d): %v", round, err)
 		}
 		if len(got) != len(sent) {
 			t.Fatalf("List (round %d) returned %d messages, want %d", round, len(got), len(sent))
 		}
-		byOrder := map[string]dlq.Message{}
+		byOrder := map[string]redrive.Message{}
 		for _, m := range got {
 			byOrder[m.Order.OrderID] = m
 		}
@@ -78,11 +78,11 @@ func TestListThenRedrive(t *testing.T) {
 		}
 	}
 
-	if got, err := dlq.List(ctx, env.SQS, env.DLQURL, 2); err != nil || len(got) != 2 {
+	if got, err := redrive.List(ctx, env.SQS, env.DLQURL, 2); err != nil || len(got) != 2 {
 		t.Fatalf("List(max 2) = %d messages, %v; want 2, nil", len(got), err)
 	}
 
-	moved, err := dlq.Redrive(ctx, env.SQS, env.DLQURL, env.Settings.OrdersQueueURL, 10)
+	moved, err := redrive.Redrive(ctx, env.SQS, env.DLQURL, env.Settings.OrdersQueueURL, 10)
 	if err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestListThenRedrive(t *testing.T) {
 			t.Errorf("order %s is on the orders queue %d times after redrive, want 2 (original + redriven)", want.OrderID, n)
 		}
 	}
-	if left, err := dlq.List(ctx, env.SQS, env.DLQURL, 10); err != nil || len(left) != 0 {
+	if left, err := redrive.List(ctx, env.SQS, env.DLQURL, 10); err != nil || len(left) != 0 {
 		t.Errorf("DLQ after redrive holds %d messages (%v), want 0", len(left), err)
 	}
 }
@@ -144,14 +144,14 @@ func TestRedrive_QueueDeadLetteredMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	listed, err := dlq.List(ctx, env.SQS, env.DLQURL, 10)
+	listed, err := redrive.List(ctx, env.SQS, env.DLQURL, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(listed) != 1 || listed[0].Order.OrderID != order.OrderID || listed[0].GroupID != group(order.UserID) {
 		t.Fatalf("DLQ after %d failed receives = %+v, want order %s in group %s", schema.OrdersQueue.MaxReceiveCount, listed, order.OrderID, group(order.UserID))
 	}
-	moved, err := dlq.Redrive(ctx, env.SQS, env.DLQURL, env.Settings.OrdersQueueURL, 10)
+	moved, err := redrive.Redrive(ctx, env.SQS, env.DLQURL, env.Settings.OrdersQueueURL, 10)
 	if err != nil || len(moved) != 1 {
 		t.Fatalf("Redrive = %d moved, %v; want 1, nil", len(moved), err)
 	}
@@ -168,12 +168,12 @@ func TestRedrive_SendFailureKeepsMessageOnDLQ(t *testing.T) {
 	sendOrder(t, env.SQS, env.DLQURL, order, order.OrderID)
 
 	missing := env.Settings.OrdersQueueURL + "-missing.fifo"
-	moved, err := dlq.Redrive(ctx, env.SQS, env.DLQURL, missing, 10)
+	moved, err := redrive.Redrive(ctx, env.SQS, env.DLQURL, missing, 10)
 	if err == nil || len(moved) != 0 {
 		t.Fatalf("Redrive to a missing queue = %d moved, %v; want 0 and an error", len(moved), err)
 	}
 	// The failed message was made visible again, so it lists at once.
-	left, err := dlq.List(ctx, env.SQS, env.DLQURL, 10)
+	left, err := redrive.List(ctx, env.SQS, env.DLQURL, 10)
 	if err != nil || len(left) != 1 || left[0].Order.OrderID != order.OrderID {
 		t.Errorf("DLQ after failed redrive = %+v, %v; want order %s still there", left, err, order.OrderID)
 	}
@@ -183,28 +183,28 @@ func TestRedriveDedupID(t *testing.T) {
 	long := strings.Repeat("x", 64) + "." + strings.Repeat("y", 64)
 	tests := []struct {
 		name string
-		msg  dlq.Message
+		msg  redrive.Message
 		want string
 	}{
-		{"order ID", dlq.Message{MessageID: "m1", DedupID: "d1", Order: flashsale.OrderMessage{OrderID: "demo.A1"}}, "demo.A1-redrive-m1"},
-		{"no order: original dedup ID", dlq.Message{MessageID: "m1", DedupID: "d1"}, "d1-redrive-m1"},
-		{"nothing: message ID", dlq.Message{MessageID: "m1"}, "m1-redrive-m1"},
+		{"order ID", redrive.Message{MessageID: "m1", DedupID: "d1", Order: flashsale.OrderMessage{OrderID: "demo.A1"}}, "demo.A1-redrive-m1"},
+		{"no order: original dedup ID", redrive.Message{MessageID: "m1", DedupID: "d1"}, "d1-redrive-m1"},
+		{"nothing: message ID", redrive.Message{MessageID: "m1"}, "m1-redrive-m1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := dlq.RedriveDedupID(tc.msg); got != tc.want {
+			if got := redrive.RedriveDedupID(tc.msg); got != tc.want {
 				t.Errorf("RedriveDedupID = %q, want %q", got, tc.want)
 			}
 		})
 	}
 	t.Run("too long is hashed", func(t *testing.T) {
-		m := dlq.Message{MessageID: "0f8fad5b-d9cb-469f-a165-70867728950e", Order: flashsale.OrderMessage{OrderID: long}}
-		got := dlq.RedriveDedupID(m)
+		m := redrive.Message{MessageID: "0f8fad5b-d9cb-469f-a165-70867728950e", Order: flashsale.OrderMessage{OrderID: long}}
+		got := redrive.RedriveDedupID(m)
 		if len(got) > 128 || !strings.HasPrefix(got, "redrive-") {
 			t.Errorf("RedriveDedupID = %q (%d chars), want a redrive- hash of at most 128", got, len(got))
 		}
 		m.MessageID = "another"
-		if other := dlq.RedriveDedupID(m); other == got {
+		if other := redrive.RedriveDedupID(m); other == got {
 			t.Errorf("two DLQ messages got the same dedup ID %q, want different", got)
 		}
 	})

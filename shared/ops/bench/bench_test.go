@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"flashsale/shared/bench"
-	"flashsale/shared/testenv"
+	"flashsale/shared/local/testenv"
+	"flashsale/shared/ops/bench"
 )
 
 func TestMedian(t *testing.T) {

@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"flashsale/shared/poller"
+	"flashsale/shared/local/poller"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/schema"
 	"flashsale/shared/sqsqueue"
-	"flashsale/shared/testenv"
 )
 
 const retryDelay = 100 * time.Millisecond

@@ -1,8 +1,9 @@
-// Package metricspec names the custom CloudWatch metrics the functions emit
-// through the embedded metric format (EMF) in their logs, and the stack's
-// alarms and dashboard read. It imports nothing, so a Lambda can use it
-// without linking the CDK.
-package metricspec
+// Package metric is the functions' custom CloudWatch metrics: their names,
+// which the stack's alarms and dashboard read too, and the writer that emits
+// them through the embedded metric format (EMF) in the logs. It imports no
+// AWS package, so a Lambda links it without the CDK and the CDK without the
+// SDK.
+package metric
 
 // Namespace is the CloudWatch namespace of every custom metric.
 const Namespace = "Flashsale"

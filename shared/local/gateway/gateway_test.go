@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"flashsale/shared/apispec"
-	"flashsale/shared/devauth"
+	"flashsale/shared/local/devauth"
 )
 
 // env is a gateway under test behind a real HTTP server, with stub handlers

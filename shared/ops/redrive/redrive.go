@@ -1,10 +1,10 @@
-// Package dlq lets an operator look into the orders dead-letter queue and move
+// Package redrive lets an operator look into the orders dead-letter queue and move
 // its messages back to the orders queue once the cause is fixed.
 //
 // It is hand-written on SendMessage/DeleteMessage rather than SQS's own
 // StartMessageMoveTask because that API does not exist in local-aws-sqs, and
 // because a FIFO redrive must choose a fresh deduplication ID (see Redrive).
-package dlq
+package redrive
 
 import (
 	"context"

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"flashsale/shared/apispec"
-	"flashsale/shared/devauth"
+	"flashsale/shared/local/devauth"
 )
 
 // TestLoad_SoldOutVsBare compares the gateway's rejection path (cached token,

@@ -1,6 +1,6 @@
-// Package report renders settlement reports for finance: CSV (RFC 4180)
+// Package reportfmt renders settlement reports for finance: CSV (RFC 4180)
 // and a terminal table. JSON is the Report type's own encoding.
-package report
+package reportfmt
 
 import (
 	"encoding/csv"

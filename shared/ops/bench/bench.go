@@ -1,6 +1,7 @@
 // Package bench holds the measurements behind `make bench`: the store's raw
-// ceiling, counted SDK calls, a bare HTTP baseline and Lambda bootstrap init
-// times. The load itself comes from shared/loadtest.
+// ceiling, a bare HTTP baseline and Lambda bootstrap init
+// times. The load itself comes from shared/ops/loadtest, and call counts from
+// shared/local/callcount.
 package bench
 
 import (
@@ -19,25 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// Counter is an http.RoundTripper that counts the calls an SDK client makes.
-type Counter struct {
-	Next  http.RoundTripper
-	calls atomic.Int64
-}
-
-// RoundTrip counts and forwards.
-func (c *Counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.calls.Add(1)
-	next := c.Next
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	return next.RoundTrip(r)
-}
-
-// Calls is the count so far.
-func (c *Counter) Calls() int64 { return c.calls.Load() }
 
 // Ceiling measures conditional UpdateItem/s on one hot item: the most a
 // single stock item can take on this DynamoDB, with inFlight callers for d.

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"flashsale/shared/awsclient"
-	"flashsale/shared/devstack"
+	"flashsale/shared/local/devstack"
 )
 
 // Environment variables `make test` sets.

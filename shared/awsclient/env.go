@@ -1,0 +1,18 @@
+package awsclient
+
+// Environment variable names: the CDK stack (and the local stack) sets them,
+// and FromEnv reads the functions' settings from them.
+const (
+	EnvSalesTable     = "SALES_TABLE"
+	EnvOrdersTable    = "ORDERS_TABLE"
+	EnvOrdersQueueURL = "ORDERS_QUEUE_URL"
+	EnvFIFOGroups     = "FIFO_GROUPS"
+	// EnvDynamoDBEndpoint and EnvSQSEndpoint point the SDK at local emulators;
+	// they are unset in AWS.
+	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
+	EnvSQSEndpoint      = "SQS_ENDPOINT"
+	// EnvWebhookSecret holds the payment provider's signing secret locally; in
+	// AWS, EnvWebhookSecretARN names the Secrets Manager secret instead.
+	EnvWebhookSecret    = "WEBHOOK_SECRET"
+	EnvWebhookSecretARN = "WEBHOOK_SECRET_ARN"
+)
