@@ -49,6 +49,7 @@ type Route struct {
 var Routes = []Route{
 	{Method: "GET", Path: "/sales/{saleId}", Function: FunctionSaleInfo, Auth: AuthNone, CacheSeconds: 1},
 	{Method: "POST", Path: "/sales/{saleId}/orders", Function: FunctionReserve, Auth: AuthCognito, APIKeyRequired: true},
+	{Method: "GET", Path: "/sales/{saleId}/my-orders", Function: FunctionOrders, Auth: AuthCognito, APIKeyRequired: true},
 	{Method: "GET", Path: "/orders/{orderId}", Function: FunctionOrders, Auth: AuthCognito},
 	{Method: "DELETE", Path: "/orders/{orderId}", Function: FunctionOrders, Auth: AuthCognito},
 	{Method: "POST", Path: "/payments/webhook", Function: FunctionOrders, Auth: AuthNone},

@@ -184,6 +184,13 @@ func TestReserve_FaultsNeverOversellAndLeaksAreFound(t *testing.T) {
 					t.Errorf("a 202 was answered but %d live orders exist for the buyer, want 1", live)
 				}
 			}
+			// One settlement pass returns everything in limbo: the stock is
+			// whole again and the books balance, with no second pass.
+			rep := h.settle(t, sale)
+			u := rep.Units
+			if !rep.Balanced || u.Available+u.Reserved+u.Paid != u.Loaded || u.InLimbo != 0 {
+				t.Errorf("after one pass: %+v balanced=%v, want available+reserved+paid == loaded, nothing in limbo", u, rep.Balanced)
+			}
 			h.drainQueue(t)
 		})
 	}

@@ -141,20 +141,37 @@ func (s *Store) bucket(ctx context.Context, saleID string, b int) ([]flashsale.O
 
 // ClaimOrders lists the orders a user's claim counts.
 func (s *Store) ClaimOrders(ctx context.Context, saleID, userID string) ([]string, error) {
+	it, err := s.claimItem(ctx, saleID, userID)
+	return it.Orders, err
+}
+
+// UserOrders lists every order the user's purchases in the sale created:
+// the claim item keeps them in its history set, which only Abort shrinks.
+func (s *Store) UserOrders(ctx context.Context, saleID, userID string) ([]string, error) {
+	it, err := s.claimItem(ctx, saleID, userID)
+	return it.History, err
+}
+
+// claimOrderSets is the claim item's two order sets.
+type claimOrderSets struct {
+	Orders  []string `dynamodbav:"orders,stringset"`
+	History []string `dynamodbav:"history,stringset"`
+}
+
+func (s *Store) claimItem(ctx context.Context, saleID, userID string) (claimOrderSets, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.orders, Key: key2(claimKey(saleID, userID), claimSK), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get claim: %w", err)
+		return claimOrderSets{}, fmt.Errorf("get claim: %w", err)
 	}
-	var it struct {
-		Orders []string `dynamodbav:"orders,stringset"`
-	}
+	var it claimOrderSets
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return nil, fmt.Errorf("unmarshal claim: %w", err)
+		return claimOrderSets{}, fmt.Errorf("unmarshal claim: %w", err)
 	}
 	sort.Strings(it.Orders)
-	return it.Orders, nil
+	sort.Strings(it.History)
+	return it, nil
 }
 
 // Claim reads how many units a user holds in a sale.

@@ -329,7 +329,7 @@ func (s *Store) Reserve(ctx context.Context, r flashsale.Reservation) error {
 		{Update: &types.Update{
 			TableName:           &s.orders,
 			Key:                 key2(claimKey(o.SaleID, o.UserID), claimSK),
-			UpdateExpression:    aws.String("SET held = if_not_exists(held, :zero) + :q ADD orders :order"),
+			UpdateExpression:    aws.String("SET held = if_not_exists(held, :zero) + :q ADD orders :order, history :order"),
 			ConditionExpression: aws.String("(attribute_not_exists(held) AND :zero <= :max) OR held <= :max"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":zero": num(0), ":q": num(o.Quantity), ":max": num(r.Limit - o.Quantity), ":order": orderSet(o.ID),
@@ -413,7 +413,7 @@ func (s *Store) Abort(ctx context.Context, ref flashsale.OrderRef, userID, idemK
 		{Update: &types.Update{
 			TableName:                 &s.orders,
 			Key:                       key2(claimKey(ref.SaleID, userID), claimSK),
-			UpdateExpression:          aws.String("ADD held :neg DELETE orders :order"),
+			UpdateExpression:          aws.String("ADD held :neg DELETE orders :order, history :order"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":neg": num(-qty), ":order": orderSet(ref.OrderID)},
 		}},
 	}})

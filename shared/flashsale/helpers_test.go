@@ -293,3 +293,8 @@ func (e *env) buy(tb testing.TB, saleID, user, key string, qty int64) flashsale.
 	}
 	return r
 }
+
+func (c *countingStore) UserOrders(ctx context.Context, saleID, userID string) ([]string, error) {
+	c.count("UserOrders")
+	return c.next.UserOrders(ctx, saleID, userID)
+}

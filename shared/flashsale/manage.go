@@ -95,6 +95,39 @@ func (s *Service) GetOrder(ctx context.Context, userID, orderID string) (Order, 
 	return o, nil
 }
 
+// MyOrders lists a buyer's orders in a sale, oldest first, each as GetOrder
+// shows it. It is how a buyer whose 202 was lost finds the order: a retry
+// after the sell-out is answered from memory and cannot tell. Holds still
+// in flight and aborted ones are not orders and are left out.
+// Errors: ErrSaleNotFound, ErrUnavailable.
+func (s *Service) MyOrders(ctx context.Context, saleID, userID string) ([]Order, error) {
+	st, err := s.LookupSale(ctx, saleID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.store.UserOrders(ctx, saleID, userID)
+	if err != nil {
+		return nil, s.unavailable(err, "list orders of %s in %s", userID, saleID)
+	}
+	now := s.now()
+	orders := make([]Order, 0, len(ids))
+	for _, id := range ids {
+		o, err := s.store.Order(ctx, RefOf(st.Sale, id))
+		if errors.Is(err, ErrOrderNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, s.unavailable(err, "read order %s", id)
+		}
+		if o.UserID != userID || o.Status == OrderPending || o.Status == OrderAborted {
+			continue
+		}
+		o.Status = o.StatusAt(now)
+		orders = append(orders, o)
+	}
+	return orders, nil
+}
+
 // CancelOrder cancels a reserved order of its owner and puts the units back
 // on sale.
 // Errors: ErrOrderNotFound, ErrOrderNotReserved, ErrUnavailable.

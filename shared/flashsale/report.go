@@ -18,7 +18,7 @@ type Report struct {
 }
 
 // ReportUnits is the unit accounting. Balanced means
-// Available+Reserved+Paid == Loaded and Restocked == Expired+Cancelled.
+// Available+Reserved+Paid+InLimbo == Loaded and Restocked == Expired+Cancelled.
 type ReportUnits struct {
 	Loaded    int64 `json:"loaded"`
 	Restocked int64 `json:"restocked"`
@@ -27,6 +27,11 @@ type ReportUnits struct {
 	Paid      int64 `json:"paid"`
 	Expired   int64 `json:"expired"`
 	Cancelled int64 `json:"cancelled"`
+	// InLimbo counts units taken from stock by purchases still in flight or
+	// cut short (pending holds, compensations under way) and units on their
+	// way back from an expiry or cancel: explained, but not yet back on a
+	// shard. Settlement returns them once their grace period has passed.
+	InLimbo int64 `json:"inLimbo"`
 }
 
 // Adjustment records a repair settlement made: units put back from a leak,
@@ -42,6 +47,9 @@ type Adjustment struct {
 const (
 	AdjustmentLeakRepaired  = "leak_repaired"
 	AdjustmentClaimReleased = "orphan_claim_released"
+	// AdjustmentInLimbo is not stored: each report adds it while units are
+	// in limbo, to say where they are.
+	AdjustmentInLimbo = "in_limbo"
 )
 
 // Refund is money to give back: a payment that could not pay its order.

@@ -98,3 +98,99 @@ func TestSettleAll_SkipsASaleWhoseLeaseIsHeld(t *testing.T) {
 		t.Errorf("free sale: got %v, want a stored report", err)
 	}
 }
+
+// crashAfterTake leaves what a request killed after taking its stock
+// leaves: a pending hold (key, claim, hold) and qty units gone from shard 0.
+func crashAfterTake(tb testing.TB, e *env, saleID, user string, qty int64) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := e.mem.Sale(ctx, saleID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := e.clock.Now()
+	id := flashsale.NewOrderID(saleID, "crashed-"+user)
+	err = e.mem.Reserve(ctx, flashsale.Reservation{
+		Order: flashsale.Order{ID: id, SaleID: saleID, UserID: user, Quantity: qty, AmountCents: 1999 * qty,
+			Currency: "USD", Status: flashsale.OrderPending, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+			IdempotencyKey: "k-" + user},
+		Bucket: flashsale.RefOf(st.Sale, id).Bucket, Key: "k-" + user, Receipt: []byte("{}"), Limit: st.PerUserLimit,
+		KeyExpiresAt: now.Add(flashsale.IdempotencyTTL),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.mem.TakeStock(ctx, saleID, 0, qty); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestSettle_UnitsInLimbo: within the grace period, units taken by a
+// request that died are explained (inLimbo, with an adjustment line saying
+// so) and the books balance; past the grace, one pass returns them.
+func TestSettle_UnitsInLimbo(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.createSale(t, "limbo", 10, 2, 2)
+	e.buy(t, "limbo", "alice", "k", 1)
+	crashAfterTake(t, e, "limbo", "ghost1", 2)
+	crashAfterTake(t, e, "limbo", "ghost2", 1)
+
+	rep, err := e.svc.Settle(ctx, "limbo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := rep.Units
+	if u.InLimbo != 3 || u.Reserved != 1 || u.Available != 6 || !rep.Balanced {
+		t.Fatalf("within the grace: units %+v balanced=%v, want 3 in limbo, 1 reserved, 6 available, balanced", u, rep.Balanced)
+	}
+	if n := countAdjustments(rep, flashsale.AdjustmentInLimbo); n != 1 {
+		t.Errorf("%d in_limbo adjustment lines, want 1: %+v", n, rep.Adjustments)
+	}
+
+	e.clock.Advance(2*time.Minute + time.Second)
+	rep, err = e.svc.Settle(ctx, "limbo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u = rep.Units
+	if u.InLimbo != 0 || u.Available != 9 || u.Reserved != 1 || !rep.Balanced {
+		t.Errorf("one pass after the grace: units %+v balanced=%v, want nothing in limbo, 9 available, balanced", u, rep.Balanced)
+	}
+	if countAdjustments(rep, flashsale.AdjustmentClaimReleased) != 2 || countAdjustments(rep, flashsale.AdjustmentLeakRepaired) != 1 {
+		t.Errorf("adjustments %+v, want 2 claims released and 1 leak repaired", rep.Adjustments)
+	}
+	if countAdjustments(rep, flashsale.AdjustmentInLimbo) != 0 {
+		t.Errorf("adjustments %+v, want no in_limbo line once nothing is in limbo", rep.Adjustments)
+	}
+}
+
+// TestSettle_UnexplainedUnitsDoNotBalance: units that nothing can explain
+// (here, one more on a shard than was ever loaded) make the books
+// unbalanced; limbo never hides them.
+func TestSettle_UnexplainedUnitsDoNotBalance(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.createSale(t, "extra", 10, 2, 2)
+	crashAfterTake(t, e, "extra", "ghost", 1)
+	if err := e.mem.ReturnStock(ctx, "extra", 1, 2); err != nil { // 2 units from nowhere
+		t.Fatal(err)
+	}
+	rep, err := e.svc.Settle(ctx, "extra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Balanced || rep.Units.InLimbo != 0 {
+		t.Errorf("units %+v balanced=%v, want unbalanced with nothing in limbo", rep.Units, rep.Balanced)
+	}
+}
+
+func countAdjustments(r flashsale.Report, kind string) int {
+	n := 0
+	for _, a := range r.Adjustments {
+		if a.Kind == kind {
+			n++
+		}
+	}
+	return n
+}

@@ -94,6 +94,10 @@ type Store interface {
 	// ClaimOrders lists the orders a user's claim counts: Reserve adds an
 	// order, Abort and Release take it out (paid orders stay).
 	ClaimOrders(ctx context.Context, saleID, userID string) ([]string, error)
+	// UserOrders lists, sorted, every order a user's purchases in a sale
+	// created (Reserve adds it; only Abort takes it out again, since an
+	// aborted hold was never an order), whatever its status now.
+	UserOrders(ctx context.Context, saleID, userID string) ([]string, error)
 	// ClearSoldOut clears the sale's sold-out mark and bumps its epoch.
 	// Errors: ErrSaleNotFound.
 	ClearSoldOut(ctx context.Context, saleID string) error

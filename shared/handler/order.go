@@ -47,7 +47,8 @@ func (r Routes) Serve(ctx context.Context, req events.APIGatewayProxyRequest) (e
 	return Fail(ctx, slog.Default(), req, errMethodNotAllowed), nil
 }
 
-// NewOrders serves GET and DELETE /orders/{orderId} for the order's owner.
+// NewOrders serves GET and DELETE /orders/{orderId} for the order's owner,
+// and GET /sales/{saleId}/my-orders for the caller's orders in a sale.
 // Extra routes (the payment webhook) are merged in by the caller.
 func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 	type action func(ctx context.Context, userID, orderID string) (flashsale.Order, error)
@@ -72,5 +73,29 @@ func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 	return Routes{
 		"GET /orders/{orderId}":    serve(svc.GetOrder),
 		"DELETE /orders/{orderId}": serve(svc.CancelOrder),
+		"GET /sales/{saleId}/my-orders": wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			caller, err := callerOf(req)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			saleID, err := pathID(req, "saleId")
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			orders, err := svc.MyOrders(ctx, saleID, caller.UserID)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			views := make([]orderJSON, len(orders))
+			for i, o := range orders {
+				views[i] = orderView(o)
+			}
+			return JSON(http.StatusOK, myOrdersJSON{Orders: views}), nil
+		}),
 	}
+}
+
+// myOrdersJSON is GET /sales/{saleId}/my-orders.
+type myOrdersJSON struct {
+	Orders []orderJSON `json:"orders"`
 }

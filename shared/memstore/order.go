@@ -61,32 +61,47 @@ func (s *Store) Reserve(_ context.Context, r flashsale.Reservation) error {
 	}
 	s.claims[c] += o.Quantity
 	s.claimOrder(c, o.ID, true)
+	setMember(s.userOrders, c, o.ID, true)
 	s.putOrder(ref, o)
 	return nil
 }
 
 // claimOrder adds an order to, or takes it out of, a claim's order list.
 func (s *Store) claimOrder(c claimRef, orderID string, add bool) {
-	if s.claimOrders[c] == nil {
-		s.claimOrders[c] = map[string]bool{}
+	setMember(s.claimOrders, c, orderID, add)
+}
+
+// setMember adds orderID to, or takes it out of, one claim's set in sets.
+func setMember(sets map[claimRef]map[string]bool, c claimRef, orderID string, add bool) {
+	if sets[c] == nil {
+		sets[c] = map[string]bool{}
 	}
 	if add {
-		s.claimOrders[c][orderID] = true
+		sets[c][orderID] = true
 	} else {
-		delete(s.claimOrders[c], orderID)
+		delete(sets[c], orderID)
 	}
 }
 
 // ClaimOrders lists the orders a user's claim counts, sorted.
 func (s *Store) ClaimOrders(_ context.Context, saleID, userID string) ([]string, error) {
+	return s.sortedSet(s.claimOrders, claimRef{saleID, userID}), nil
+}
+
+// UserOrders lists every order a user's purchases in a sale created, sorted.
+func (s *Store) UserOrders(_ context.Context, saleID, userID string) ([]string, error) {
+	return s.sortedSet(s.userOrders, claimRef{saleID, userID}), nil
+}
+
+func (s *Store) sortedSet(sets map[claimRef]map[string]bool, c claimRef) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []string
-	for id := range s.claimOrders[claimRef{saleID, userID}] {
+	for id := range sets[c] {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return ids
 }
 
 // Accept turns a pending hold into a reserved order.
@@ -122,6 +137,7 @@ func (s *Store) Abort(_ context.Context, ref flashsale.OrderRef, userID, key str
 	delete(s.keys, k)
 	s.claims[claimRef{ref.SaleID, userID}] -= qty
 	s.claimOrder(claimRef{ref.SaleID, userID}, ref.OrderID, false)
+	setMember(s.userOrders, claimRef{ref.SaleID, userID}, ref.OrderID, false)
 	return nil
 }
 

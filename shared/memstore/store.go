@@ -38,6 +38,8 @@ type Store struct {
 	claims map[claimRef]int64
 	// claimOrders lists, per claim, the orders it counts.
 	claimOrders map[claimRef]map[string]bool
+	// userOrders lists, per claim, every order its purchases created.
+	userOrders map[claimRef]map[string]bool
 
 	// events holds every payment event ID recorded, across sales, as the
 	// provider's IDs are global.
@@ -60,6 +62,7 @@ func New() *Store {
 		claims: map[claimRef]int64{},
 
 		claimOrders: map[claimRef]map[string]bool{},
+		userOrders:  map[claimRef]map[string]bool{},
 
 		events:      map[string]bool{},
 		ledger:      map[string][]flashsale.LedgerEntry{},

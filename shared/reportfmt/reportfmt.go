@@ -55,8 +55,8 @@ func WriteTable(w io.Writer, r flashsale.Report) error {
 	fmt.Fprintf(tw, "Balanced\t%s\n", balanced)
 	fmt.Fprintf(tw, "Revenue\t%s\n", Money(r.RevenueCents, r.Currency))
 	fmt.Fprintf(tw, "Refunds due\t%s\n\n", Money(r.RefundsDueCents, r.Currency))
-	fmt.Fprintf(tw, "UNITS\tloaded\tavailable\treserved\tpaid\texpired\tcancelled\trestocked\n")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", u.Loaded, u.Available, u.Reserved, u.Paid, u.Expired, u.Cancelled, u.Restocked)
+	fmt.Fprintf(tw, "UNITS\tloaded\tavailable\treserved\tpaid\tin limbo\texpired\tcancelled\trestocked\n")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n\n", u.Loaded, u.Available, u.Reserved, u.Paid, u.InLimbo, u.Expired, u.Cancelled, u.Restocked)
 	if len(r.Adjustments) > 0 {
 		fmt.Fprintf(tw, "ADJUSTMENT\tunits\tdetail\n")
 		for _, a := range r.Adjustments {

@@ -156,7 +156,7 @@ func TestWriteTable(t *testing.T) {
 			// The units row carries every count, in the header's order.
 			u := tc.report.Units
 			wantUnits := strings.Fields(strings.Join([]string{
-				itoa(u.Loaded), itoa(u.Available), itoa(u.Reserved), itoa(u.Paid), itoa(u.Expired), itoa(u.Cancelled), itoa(u.Restocked),
+				itoa(u.Loaded), itoa(u.Available), itoa(u.Reserved), itoa(u.Paid), itoa(u.InLimbo), itoa(u.Expired), itoa(u.Cancelled), itoa(u.Restocked),
 			}, " "))
 			if !hasRow(out, wantUnits) {
 				t.Errorf("table has no units row %v:\n%s", wantUnits, out)

@@ -10,10 +10,22 @@ import (
 )
 
 // testClaimOrders: the claim lists exactly the orders it counts, through
-// reserve, accept, abort, release and payment.
+// reserve, accept, abort, release and payment; UserOrders lists every order
+// the user's purchases created, whatever became of it, but not aborted holds.
 func (s *suite) testClaimOrders(t *testing.T) {
 	e := s.newEnv(t, 10)
 	user := s.id("user")
+	wantUser := func(ids ...string) {
+		t.Helper()
+		got, err := e.st.UserOrders(e.ctx, e.sale.ID, user)
+		if err != nil {
+			t.Fatalf("UserOrders: %v", err)
+		}
+		slices.Sort(ids)
+		if len(got) != len(ids) || (len(ids) > 0 && !slices.Equal(got, ids)) {
+			t.Errorf("UserOrders = %v, want %v", got, ids)
+		}
+	}
 	want := func(ids ...string) {
 		t.Helper()
 		got, err := e.st.ClaimOrders(e.ctx, e.sale.ID, user)
@@ -33,8 +45,10 @@ func (s *suite) testClaimOrders(t *testing.T) {
 		}
 		return r
 	}
+	wantUser()
 	a, b := reserve(s.id("k")), reserve(s.id("k"))
 	want(a.Order.ID, b.Order.ID)
+	wantUser(a.Order.ID, b.Order.ID)
 
 	refA := flashsale.OrderRef{SaleID: e.sale.ID, Bucket: a.Bucket, OrderID: a.Order.ID}
 	refB := flashsale.OrderRef{SaleID: e.sale.ID, Bucket: b.Bucket, OrderID: b.Order.ID}
@@ -42,6 +56,7 @@ func (s *suite) testClaimOrders(t *testing.T) {
 		t.Fatalf("Abort: %v", err)
 	}
 	want(b.Order.ID)
+	wantUser(b.Order.ID) // an aborted hold was never an order
 	if err := e.st.Accept(e.ctx, refB); err != nil {
 		t.Fatalf("Accept: %v", err)
 	}
@@ -50,6 +65,7 @@ func (s *suite) testClaimOrders(t *testing.T) {
 		t.Fatalf("Release: %v", err)
 	}
 	want()
+	wantUser(b.Order.ID) // an expired order is still the user's
 
 	// A paid order keeps its place in the claim.
 	c := reserve(s.id("k"))
@@ -59,9 +75,13 @@ func (s *suite) testClaimOrders(t *testing.T) {
 		t.Fatalf("PayOrder: %v", err)
 	}
 	want(c.Order.ID)
+	wantUser(b.Order.ID, c.Order.ID)
 	// Another user's claim, and another sale's, are separate.
 	if got, _ := e.st.ClaimOrders(e.ctx, e.sale.ID, s.id("nobody")); len(got) != 0 {
 		t.Errorf("ClaimOrders of a user with no orders = %v, want none", got)
+	}
+	if got, _ := e.st.UserOrders(e.ctx, e.sale.ID, s.id("nobody")); len(got) != 0 {
+		t.Errorf("UserOrders of a user with no orders = %v, want none", got)
 	}
 }
 
