@@ -22,6 +22,7 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
+	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
 	"flashsale/shared/local/gateway"
@@ -35,6 +36,7 @@ type devOptions struct {
 	emulatorFlags
 	port        int
 	settleEvery time.Duration
+	grace       time.Duration
 	state       string
 	verbose     bool
 }
@@ -61,6 +63,7 @@ schedule and seeds an open demo sale with id "demo". Ctrl-C stops everything.`,
 	o.register(cmd, devstack.DefaultDynamoDBPort, devstack.DefaultSQSPort)
 	cmd.Flags().IntVar(&o.port, "port", DefaultGatewayPort, "gateway port on 127.0.0.1")
 	cmd.Flags().DurationVar(&o.settleEvery, "settle-every", time.Minute, "how often the settlement schedule runs")
+	cmd.Flags().DurationVar(&o.grace, "grace", 2*time.Minute, "how long a purchase's hold may stay pending before settlement presumes its request dead and reclaims its units")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "debug logs, including one line per request")
 	cmd.Flags().StringVar(&o.state, "state", "", "state folder for keys, logs and stack.json (default $"+devauth.StateEnv+" or <repo>/.flashsale)")
 	return cmd
@@ -142,7 +145,8 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 		return fmt.Errorf("open metrics log: %w", err)
 	}
 	defer metrics.Close()
-	a, err := app.New(ctx, res.Settings, app.Options{WebhookSecret: issuer.WebhookSecret(), Logger: log, Metrics: metrics})
+	a, err := app.New(ctx, res.Settings, app.Options{WebhookSecret: issuer.WebhookSecret(), Logger: log, Metrics: metrics,
+		Service: []flashsale.Option{flashsale.WithStaleAfter(o.grace)}})
 	if err != nil {
 		return fmt.Errorf("build app: %w", err)
 	}
