@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
 	"flashsale/shared/memqueue"
@@ -84,7 +85,7 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	f.sale = handler.NewSaleInfo(f.svc, cfg.log)
 	f.buy = handler.NewReserve(f.svc, cfg.log)
 	f.orders = handler.NewOrders(f.svc, cfg.log)
-	f.orders["POST /payments/webhook"] = handler.NewWebhook(f.svc, secret, cfg.log)
+	f.orders[apispec.RouteWebhook] = handler.NewWebhook(f.svc, secret, cfg.log)
 	f.admin = handler.NewAdmin(f.svc, cfg.log)
 	f.writer = handler.NewOrderWriter(f.svc, cfg.log)
 	f.settle = handler.NewSettlement(f.svc, cfg.log)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
 )
 
@@ -54,7 +55,7 @@ var errorTable = []struct {
 
 var (
 	errUnauthorized     = errors.New("missing or invalid credentials")
-	errBodyTooLarge     = errors.New("request body exceeds 10 KB")
+	errBodyTooLarge     = errors.New(apispec.BodyTooLargeMessage)
 	errMethodNotAllowed = errors.New("no such resource")
 )
 

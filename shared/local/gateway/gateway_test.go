@@ -385,8 +385,9 @@ func TestGateway_BodyLimit(t *testing.T) {
 				t.Fatalf("status %d, want %d (body %.80s)", status, tc.wantStatus, body)
 			}
 			if status == 413 {
-				if !strings.Contains(body, `"code":"body_too_large"`) {
-					t.Errorf("body = %s, want error code body_too_large", body)
+				want := `{"error":{"code":"body_too_large","message":"` + apispec.BodyTooLargeMessage + `"}}`
+				if body != want {
+					t.Errorf("body = %s, want %s", body, want)
 				}
 				if n := e.calls.Load() - before; n != 0 {
 					t.Errorf("handler called %d times, want 0", n)
