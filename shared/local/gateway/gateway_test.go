@@ -19,6 +19,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/testclock"
 )
 
 // env is a gateway under test behind a real HTTP server, with stub handlers
@@ -471,11 +472,10 @@ func TestGateway_MethodThrottleLeavesOtherRoutes(t *testing.T) {
 }
 
 func TestGateway_UsagePlanQuota(t *testing.T) {
-	now := time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC)
-	var clock sync.Mutex
+	clock := testclock.New(time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC))
 	e := newEnv(t, apispec.Limits{App: apispec.UsagePlan{QuotaPerDay: 3}}, func(c *Config) {
 		c.APIKeys = append(c.APIKeys, "second-key")
-		c.Now = func() time.Time { clock.Lock(); defer clock.Unlock(); return now }
+		c.Now = clock.Now
 	})
 	tok := e.token(t, "u1")
 	post := func(key string) (int, string) {
@@ -493,9 +493,7 @@ func TestGateway_UsagePlanQuota(t *testing.T) {
 	if status, body := post("second-key"); status != 202 {
 		t.Errorf("another key: %d %s, want 202 (quotas are per key)", status, body)
 	}
-	clock.Lock()
-	now = now.Add(2 * time.Minute) // next UTC day
-	clock.Unlock()
+	clock.Advance(2 * time.Minute) // next UTC day
 	if status, body := post(e.apiKey); status != 202 {
 		t.Errorf("next day: %d %s, want 202 (quota resets daily)", status, body)
 	}
