@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -56,6 +55,28 @@ func concrete(path string) (string, map[string]string) {
 	return p, params
 }
 
+// adminEvent is a JSON request on route r at path from an admin, as API
+// Gateway hands it to the function.
+func adminEvent(r apispec.Route, path string, params map[string]string, body string) events.APIGatewayProxyRequest {
+	return events.APIGatewayProxyRequest{
+		HTTPMethod: r.Method, Resource: r.Path, Path: path, PathParameters: params,
+		Headers: map[string]string{"Content-Type": "application/json"}, Body: body,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			Authorizer: map[string]any{"claims": map[string]any{"sub": "u1", "cognito:groups": apispec.GroupAdmin}},
+		},
+	}
+}
+
+// adminHTTP is the same request as a client sends it to the gateway, with a
+// token staticAuthorizer accepts and the app's API key.
+func adminHTTP(method, path, body string) *http.Request {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "token")
+	req.Header.Set("X-Api-Key", "app-key")
+	return req
+}
+
 func newMemApp(tb testing.TB) (*app.App, *gateway.Gateway) {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -84,13 +105,7 @@ func TestRoutes_ReachAHandler(t *testing.T) {
 			if !ok {
 				t.Fatalf("no handler for function %s", r.Function)
 			}
-			resp, err := h(context.Background(), events.APIGatewayProxyRequest{
-				HTTPMethod: r.Method, Resource: r.Path, Path: path, PathParameters: params,
-				Headers: map[string]string{"Content-Type": "application/json"}, Body: "{}",
-				RequestContext: events.APIGatewayProxyRequestContext{
-					Authorizer: map[string]any{"claims": map[string]any{"sub": "u1", "cognito:groups": apispec.GroupAdmin}},
-				},
-			})
+			resp, err := h(context.Background(), adminEvent(r, path, params, "{}"))
 			if err != nil {
 				t.Fatalf("%s returned an error: %v", r.Function, err)
 			}
@@ -98,12 +113,8 @@ func TestRoutes_ReachAHandler(t *testing.T) {
 				t.Errorf("function %s: got %d %s, the answer for a route it does not serve", r.Function, resp.StatusCode, resp.Body)
 			}
 
-			req := httptest.NewRequest(r.Method, path, strings.NewReader("{}"))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "token")
-			req.Header.Set("X-Api-Key", "app-key")
 			w := httptest.NewRecorder()
-			g.ServeHTTP(w, req)
+			g.ServeHTTP(w, adminHTTP(r.Method, path, "{}"))
 			if body := w.Body.String(); body == gatewayNoRoute || isHandlerNoRoute(w.Code, body) {
 				t.Errorf("gateway: got %d %s, the answer for a route nobody serves", w.Code, body)
 			}
@@ -139,21 +150,12 @@ func TestBodyTooLarge_OneAnswer(t *testing.T) {
 	}
 	big := `{"name":"` + strings.Repeat("x", apispec.MaxBodyBytes) + `"}`
 
-	resp, err := a.Handlers[r.Function](context.Background(), events.APIGatewayProxyRequest{
-		HTTPMethod: r.Method, Resource: r.Path, Path: r.Path,
-		Headers: map[string]string{"Content-Type": "application/json"}, Body: big,
-		RequestContext: events.APIGatewayProxyRequestContext{
-			Authorizer: map[string]any{"claims": map[string]any{"sub": "u1", "cognito:groups": apispec.GroupAdmin}},
-		},
-	})
+	resp, err := a.Handlers[r.Function](context.Background(), adminEvent(r, r.Path, nil, big))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := httptest.NewRequest(r.Method, r.Path, bytes.NewReader([]byte(big)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "token")
 	w := httptest.NewRecorder()
-	g.ServeHTTP(w, req)
+	g.ServeHTTP(w, adminHTTP(r.Method, r.Path, big))
 
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(resp.Body, apispec.BodyTooLargeMessage) {
 		t.Fatalf("handler: got %d %s, want 413 with %q", resp.StatusCode, resp.Body, apispec.BodyTooLargeMessage)
