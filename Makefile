@@ -43,7 +43,8 @@ $(NPM_STAMP): package.json package-lock.json
 dev: $(NPM_STAMP) ## run the whole stack locally (Ctrl-C stops it)
 	$(GO) run ./cmd/flashsale dev $(ARGS)
 
-test: $(NPM_STAMP) build bin/flashsale ## vet and run every test against fresh emulators
+# lint comes first, so CI (.ci/run → make test) fails fast on it.
+test: lint $(NPM_STAMP) build bin/flashsale ## lint, then run every test against fresh emulators
 	scripts/test.sh
 
 build: $(BOOTSTRAPS) ## build every function as an arm64 Lambda bootstrap
@@ -73,10 +74,14 @@ invoke: ## feed a sample event from events/ to one function on the running local
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json" >&2; exit 2; }
 	$(GO) run ./cmd/flashsale invoke --function $(FN) --event $(EVENT)
 
-lint: ## go vet and a gofmt check
+# staticcheck is pinned in go.mod's tool block, so `go tool` builds the same
+# version everywhere; it honours //lint:ignore <check> <reason> directives.
+lint: ## go vet, gofmt, go mod tidy and staticcheck checks
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+	$(GO) tool staticcheck ./...
 
 clean: ## remove build outputs (keeps .flashsale/ keys and node_modules)
 	rm -rf build bin cdk.out

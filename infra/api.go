@@ -19,16 +19,13 @@ import (
 // api is the front door.
 type api struct {
 	rest awsapigateway.RestApi
-	// methods by "METHOD /path", as apispec spells routes.
-	methods  map[string]awsapigateway.Method
+	// methods by route key.
+	methods  map[apispec.RouteKey]awsapigateway.Method
 	userPool awscognito.UserPool
 }
 
 // pathParam matches the {name} segments of a route path.
 var pathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
-
-// routeKey is how apispec names a route: "POST /sales/{saleId}/orders".
-func routeKey(r apispec.Route) string { return r.Method + " " + r.Path }
 
 // methodSettingKey is how the CDK names a method in StageOptions.MethodOptions.
 func methodSettingKey(r apispec.Route) string { return r.Path + "/" + r.Method }
@@ -36,7 +33,7 @@ func methodSettingKey(r apispec.Route) string { return r.Path + "/" + r.Method }
 // newAPI builds the REST API from apispec.Routes, with Cognito, throttles,
 // the usage plan, the cache, access logs and the WAF.
 func (s *stack) newAPI(fns *functions) *api {
-	a := &api{methods: map[string]awsapigateway.Method{}}
+	a := &api{methods: map[apispec.RouteKey]awsapigateway.Method{}}
 	a.userPool = s.newUserPool()
 	authorizer := awsapigateway.NewCognitoUserPoolsAuthorizer(s.st, jsii.String("Authorizer"), &awsapigateway.CognitoUserPoolsAuthorizerProps{
 		CognitoUserPools: &[]awscognito.IUserPool{a.userPool},
@@ -69,12 +66,12 @@ func (s *stack) newAPI(fns *functions) *api {
 			o.CacheTtl = awscdk.Duration_Seconds(jsii.Number(r.CacheSeconds))
 			o.CacheDataEncrypted = jsii.Bool(true)
 		}
-		if routeKey(r) == apispec.PurchaseRoute {
+		if r.Key() == apispec.PurchaseRoute {
 			o.ThrottlingRateLimit = jsii.Number(s.limits.Purchase.RateLimit)
 			o.ThrottlingBurstLimit = jsii.Number(s.limits.Purchase.BurstLimit)
 			purchase = true
 		}
-		if r.CacheSeconds > 0 || routeKey(r) == apispec.PurchaseRoute {
+		if r.CacheSeconds > 0 || r.Key() == apispec.PurchaseRoute {
 			overrides[methodSettingKey(r)] = o
 		}
 	}
@@ -126,7 +123,7 @@ func (s *stack) newAPI(fns *functions) *api {
 	for _, r := range apispec.Routes {
 		fn, ok := fns.api[r.Function]
 		if !ok {
-			panic(fmt.Errorf("route %s: no function %q", routeKey(r), r.Function))
+			panic(fmt.Errorf("route %s: no function %q", r.Key(), r.Function))
 		}
 		params := map[string]*bool{}
 		var cacheKeys []*string
@@ -154,10 +151,10 @@ func (s *stack) newAPI(fns *functions) *api {
 			opts.Authorizer = authorizer
 		case apispec.AuthNone:
 		default:
-			panic(fmt.Errorf("route %s: auth %d is not mapped", routeKey(r), r.Auth))
+			panic(fmt.Errorf("route %s: auth %d is not mapped", r.Key(), r.Auth))
 		}
 		res := a.rest.Root().ResourceForPath(jsii.String(r.Path))
-		a.methods[routeKey(r)] = res.AddMethod(jsii.String(r.Method), awsapigateway.NewLambdaIntegration(fn, integ), opts)
+		a.methods[r.Key()] = res.AddMethod(jsii.String(r.Method), awsapigateway.NewLambdaIntegration(fn, integ), opts)
 	}
 
 	// The mobile app's usage plan: its key is required on the purchase route.

@@ -87,7 +87,7 @@ func (s *stack) newFunctions(d *data) *functions {
 		awsclient.EnvFIFOGroups:     jsii.String(strconv.Itoa(s.props.FIFOGroups)),
 	}
 	f := &functions{byName: map[string]awslambda.Function{}, api: map[string]awslambda.IFunction{}}
-	for _, name := range functionNames {
+	for _, name := range apispec.FunctionNames() {
 		fnEnv := map[string]*string{}
 		for k, v := range env {
 			fnEnv[k] = v

@@ -11,10 +11,10 @@ import (
 
 // publicRoutes says why each apispec route without an authorizer is public.
 // A new AuthNone route fails synthesis until it gets a reason here.
-var publicRoutes = map[string]string{
-	"GET /sales/{saleId}": "The sale page is public by contract (anyone may read price, window and remaining stock); " +
+var publicRoutes = map[apispec.RouteKey]string{
+	apispec.RouteSaleInfo: "The sale page is public by contract (anyone may read price, window and remaining stock); " +
 		"it is cached for a second, throttled by the stage and the WAF rate rule, and changes nothing.",
-	"POST /payments/webhook": "The payment provider cannot hold a Cognito token; the orders handler authenticates every call " +
+	apispec.RouteWebhook: "The payment provider cannot hold a Cognito token; the orders handler authenticates every call " +
 		"by the HMAC-SHA256 Payment-Signature with a 300 s freshness window, and the WAF rate rule still applies.",
 }
 
@@ -39,16 +39,16 @@ func (s *stack) suppressNagFindings(d *data, fns *functions, a *api) {
 		if r.Auth != apispec.AuthNone {
 			continue
 		}
-		reason, ok := publicRoutes[routeKey(r)]
+		reason, ok := publicRoutes[r.Key()]
 		if !ok {
-			panic(fmt.Errorf("route %s has no authorizer and no reason in publicRoutes", routeKey(r)))
+			panic(fmt.Errorf("route %s has no authorizer and no reason in publicRoutes", r.Key()))
 		}
-		m := a.methods[routeKey(r)]
+		m := a.methods[r.Key()]
 		suppress(m, "AwsSolutions-APIG4", reason)
 		suppress(m, "AwsSolutions-COG4", reason)
 	}
 
-	for _, name := range functionNames {
+	for _, name := range apispec.FunctionNames() {
 		suppress(fns.byName[name].Role(), "AwsSolutions-IAM5",
 			"Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "+
 				"permissions, so AWS requires Resource \"*\" (template-tests lists this as the only allowed case).",

@@ -85,7 +85,7 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 		reserve.MetricThrottles(sum), 0, 1)
 	alarm("OrdersQueueAge", "The oldest order has waited over 5 minutes for the writer.",
 		d.queue.MetricApproximateAgeOfOldestMessage(max), 300, 3)
-	for _, name := range functionNames {
+	for _, name := range apispec.FunctionNames() {
 		alarm("Errors-"+name, "The "+name+" function returned errors (a crash, timeout or an error return).",
 			fns.byName[name].MetricErrors(sum), 0, 1)
 	}

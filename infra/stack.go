@@ -69,21 +69,6 @@ var defaults = map[string]stageDefaults{
 	"prod": {reservedConcurrency: 800, writerConcurrency: 50, retain: true},
 }
 
-// Construct IDs of the Lambda functions are their apispec names; these are the
-// functions in build order.
-var functionNames = []string{
-	apispec.FunctionSaleInfo,
-	apispec.FunctionReserve,
-	apispec.FunctionOrders,
-	apispec.FunctionAdmin,
-	apispec.FunctionOrderWriter,
-	apispec.FunctionSettlement,
-}
-
-// FunctionNames returns the apispec function names the stack deploys, each
-// expected as AssetRoot/<name>/bootstrap.
-func FunctionNames() []string { return append([]string(nil), functionNames...) }
-
 // StackID is the construct ID (and CloudFormation stack name) of a stage, so
 // dev and prod can live in one account.
 func StackID(stage string) string { return "FlashSale-" + stage }
@@ -168,7 +153,7 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 		return p, fmt.Errorf("warmThroughput %+v: want positive read and write units", *p.WarmThroughput)
 	}
 	// Fail here with a hint rather than deep inside jsii with a stack trace.
-	for _, name := range functionNames {
+	for _, name := range apispec.FunctionNames() {
 		bin := filepath.Join(p.AssetRoot, name, "bootstrap")
 		if _, err := os.Stat(bin); err != nil {
 			return p, fmt.Errorf("function asset %s: %w (run make build first)", bin, err)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# test.sh: what `make test` runs after the build. It starts DynamoDB Local and
-# the local SQS on the test ports through bin/flashsale (so stopping that one
-# process stops both), vets, runs every test with the race detector, and
-# always stops the emulators, also on failure or Ctrl-C.
+# test.sh: what `make test` runs after `make lint` and the build. It starts
+# DynamoDB Local and the local SQS on the test ports through bin/flashsale (so
+# stopping that one process stops both), runs every test with the race
+# detector, and always stops the emulators, also on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +39,6 @@ stop_emulators() {
 }
 trap stop_emulators EXIT
 trap 'exit 130' INT TERM # run the EXIT trap on Ctrl-C too
-
-# Vet while the emulators start.
-echo "== go vet ./..."
-go vet ./...
 
 echo "== waiting for the emulators on ports $dynamodb_port and $sqs_port"
 for _ in $(seq 600); do

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"flashsale/infra"
+	"flashsale/shared/apispec"
 )
 
 // find returns the resources of type typ whose properties are like props
@@ -241,10 +242,10 @@ type route struct {
 	function string // apispec name
 }
 
-// routes resolves every AWS::ApiGateway::Method to "METHOD /path" by walking
+// routes resolves every AWS::ApiGateway::Method to its route key by walking
 // its resources up to the API root, and its Lambda integration to the
 // function's apispec name (through an alias if there is one).
-func routes(tb testing.TB, b *built) map[string]route {
+func routes(tb testing.TB, b *built) map[apispec.RouteKey]route {
 	tb.Helper()
 	path := func(resID string) string {
 		var parts []string
@@ -262,14 +263,14 @@ func routes(tb testing.TB, b *built) map[string]route {
 	for name, id := range functions(tb, b) {
 		fnNames[id] = name
 	}
-	out := map[string]route{}
+	out := map[apispec.RouteKey]route{}
 	for id, r := range ofType(b, "AWS::ApiGateway::Method") {
 		p := props(r)
 		method := fmt.Sprint(p["HttpMethod"])
 		if method == "OPTIONS" {
 			continue
 		}
-		key := method + " " + path(ref(p["ResourceId"]))
+		key := apispec.KeyOf(method, path(ref(p["ResourceId"])))
 		var target string
 		integ, _ := p["Integration"].(map[string]any)
 		uri, _ := integ["Uri"].(map[string]any)

@@ -93,7 +93,7 @@ func run(m *testing.M) (int, error) {
 // writePlaceholderAssets creates root/<fn>/bootstrap for every function; the
 // template only needs the folders to hash and stage.
 func writePlaceholderAssets(root string) error {
-	for _, name := range infra.FunctionNames() {
+	for _, name := range apispec.FunctionNames() {
 		dir := filepath.Join(root, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("placeholder asset: %w", err)

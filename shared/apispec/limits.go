@@ -29,7 +29,7 @@ type Limits struct {
 }
 
 // PurchaseRoute identifies the route that Limits.Purchase throttles.
-const PurchaseRoute = "POST /sales/{saleId}/orders"
+const PurchaseRoute = RouteReserve
 
 // Stages are the deployable stages; "dev" is also what the local stack runs.
 var Stages = map[string]Limits{

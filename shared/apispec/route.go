@@ -13,6 +13,41 @@ const (
 	FunctionSettlement  = "settlement"
 )
 
+// functionNames is every function, in build order. TestFunctionNames checks
+// it against the folders under functions/.
+var functionNames = []string{
+	FunctionSaleInfo, FunctionReserve, FunctionOrders, FunctionAdmin, FunctionOrderWriter, FunctionSettlement,
+}
+
+// FunctionNames returns every function name, in build order: the stack
+// deploys each as a Lambda from AssetRoot/<name>/bootstrap.
+func FunctionNames() []string { return append([]string(nil), functionNames...) }
+
+// RouteKey names a route as "METHOD /resource", the resource in API Gateway's
+// template syntax: how API Gateway names a route, and the key of every
+// handler dispatch table.
+type RouteKey string
+
+// The keys of Routes. The CDK stack, the local gateway and the handler
+// tables use these, never literals; TestRouteKeys checks that they and Routes
+// name the same routes.
+const (
+	RouteSaleInfo    RouteKey = "GET /sales/{saleId}"
+	RouteReserve     RouteKey = "POST /sales/{saleId}/orders"
+	RouteMyOrders    RouteKey = "GET /sales/{saleId}/my-orders"
+	RouteGetOrder    RouteKey = "GET /orders/{orderId}"
+	RouteCancelOrder RouteKey = "DELETE /orders/{orderId}"
+	RouteWebhook     RouteKey = "POST /payments/webhook"
+	RouteCreateSale  RouteKey = "POST /admin/sales"
+	RouteRestock     RouteKey = "POST /admin/sales/{saleId}/restock"
+	RouteSettle      RouteKey = "POST /admin/sales/{saleId}/settle"
+	RouteReport      RouteKey = "GET /admin/sales/{saleId}/report"
+)
+
+// KeyOf is the key of a method on a resource template, as a proxy request
+// carries them in HTTPMethod and Resource.
+func KeyOf(method, resource string) RouteKey { return RouteKey(method + " " + resource) }
+
 // Auth says how a route is authorized before its handler runs.
 type Auth int
 
@@ -44,6 +79,19 @@ type Route struct {
 	CacheSeconds int
 }
 
+// Key returns the route's key, e.g. RouteReserve.
+func (r Route) Key() RouteKey { return KeyOf(r.Method, r.Path) }
+
+// Lookup returns the route in Routes with key k.
+func Lookup(k RouteKey) (Route, bool) {
+	for _, r := range Routes {
+		if r.Key() == k {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
 // Routes is the API contract v1. Handlers check group membership themselves;
 // the authorizer only proves who the caller is.
 var Routes = []Route{
@@ -59,6 +107,12 @@ var Routes = []Route{
 	{Method: "GET", Path: "/admin/sales/{saleId}/report", Function: FunctionAdmin, Auth: AuthCognito},
 }
 
-// MaxBodyBytes is the request body limit the handlers enforce (413
-// body_too_large), so the deployed API (10 MB) and the local gateway agree.
+// MaxBodyBytes is the contract's request body limit, 10 KB. The deployed API
+// itself accepts up to 10 MB, so the handlers enforce this limit; the local
+// gateway stops reading at it and answers the same 413 body_too_large, with
+// BodyTooLargeMessage, so clients see one contract either way.
 const MaxBodyBytes = 10 * 1024
+
+// BodyTooLargeMessage is the message of every 413 body_too_large answer, from
+// a handler or from the local gateway.
+const BodyTooLargeMessage = "request body exceeds 10 KB"

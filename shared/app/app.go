@@ -105,20 +105,36 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 		opts = append(opts, flashsale.WithMetrics(metric.NewEMF(o.Metrics, log)))
 	}
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
-	orders := handler.NewOrders(svc, log)
-	orders["POST /payments/webhook"] = handler.NewWebhook(svc, []byte(o.WebhookSecret), log)
 	return &App{
-		Service: svc,
-		Handlers: map[string]APIHandler{
-			apispec.FunctionSaleInfo: handler.NewSaleInfo(svc, log),
-			apispec.FunctionReserve:  handler.NewReserve(svc, log),
-			apispec.FunctionOrders:   orders.Serve,
-			apispec.FunctionAdmin:    handler.NewAdmin(svc, log).Serve,
-		},
+		Service:     svc,
+		Handlers:    apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), log)),
 		OrderWriter: handler.NewOrderWriter(svc, log),
 		Settlement:  handler.NewSettlement(svc, log),
 		Settle:      svc.SettleAll,
 	}
+}
+
+// apiHandlers gives each function of apispec.Routes a dispatch table of its
+// routes, so a function answers only the routes apispec gives it. A route
+// with no handler in api answers 404 not_found from its function;
+// TestRoutes_ReachAHandler fails on that.
+func apiHandlers(api handler.Routes) map[string]APIHandler {
+	tables := map[string]handler.Routes{}
+	for _, r := range apispec.Routes {
+		t := tables[r.Function]
+		if t == nil {
+			t = handler.Routes{}
+			tables[r.Function] = t
+		}
+		if h, ok := api[r.Key()]; ok {
+			t[r.Key()] = h
+		}
+	}
+	out := make(map[string]APIHandler, len(tables))
+	for fn, t := range tables {
+		out[fn] = t.Serve
+	}
+	return out
 }
 
 // MustFromEnv is what every Lambda main calls once per container: read the

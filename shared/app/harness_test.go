@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,22 +23,10 @@ import (
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/callcount"
+	"flashsale/shared/local/testclock"
 	"flashsale/shared/local/testenv"
 	"flashsale/shared/sqsqueue"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // harness is the real stack minus the gateway: handlers over DynamoDB Local
 // and the local SQS, with counted clients and optional fault wrappers.
@@ -52,7 +39,7 @@ type harness struct {
 	// ground truth for "this path costs no DynamoDB or SQS call".
 	ddbCalls *callcount.Counter
 	sqsCalls *callcount.Counter
-	clock    *clock
+	clock    *testclock.Clock
 }
 
 type harnessOption func(*harnessConfig)
@@ -85,7 +72,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 		env:      env,
 		ddbCalls: &callcount.Counter{},
 		sqsCalls: &callcount.Counter{},
-		clock:    &clock{now: time.Now().UTC()},
+		clock:    testclock.New(time.Now().UTC()),
 	}
 	s := env.Settings
 	s.MaxAttempts = 1

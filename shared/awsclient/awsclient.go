@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"flashsale/shared/schema"
 )
@@ -113,4 +114,19 @@ func SQS(cfg aws.Config, s Settings, extra ...func(*sqs.Options)) *sqs.Client {
 			o.BaseEndpoint = aws.String(s.SQSEndpoint)
 		}
 	}}, extra...)...)
+}
+
+// WithAllAttributes makes in ask for every system attribute (MessageGroupId,
+// ApproximateReceiveCount, ...) and every message attribute, and returns it.
+// It names the system attributes twice: MessageSystemAttributeNames is what
+// SQS documents, and the deprecated AttributeNames is what local-aws-sqs
+// honours: it ignores the former and then returns no system attribute at all
+// (checked against local-aws-sqs 2.0.2; TestWithAllAttributes proves it
+// against the emulator). SQS accepts both in one request.
+func WithAllAttributes(in *sqs.ReceiveMessageInput) *sqs.ReceiveMessageInput {
+	in.MessageSystemAttributeNames = []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}
+	//lint:ignore SA1019 local-aws-sqs ignores MessageSystemAttributeNames and honours only AttributeNames: All (see the doc comment)
+	in.AttributeNames = []types.QueueAttributeName{types.QueueAttributeNameAll}
+	in.MessageAttributeNames = []string{"All"}
+	return in
 }

@@ -10,19 +10,10 @@ import (
 	"time"
 
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/testclock"
 	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 
 // countingStore counts every Store call by method. It lists each method
 // instead of embedding the interface, so a new Store method fails to compile
@@ -240,7 +231,7 @@ type env struct {
 	mem   *memstore.Store
 	store *countingStore
 	queue *countingQueue
-	clock *clock
+	clock *testclock.Clock
 	svc   *flashsale.Service
 }
 
@@ -248,7 +239,7 @@ func newEnv(tb testing.TB, opts ...flashsale.Option) *env {
 	tb.Helper()
 	e := &env{
 		mem:   memstore.New(),
-		clock: &clock{now: testStart.Add(30 * time.Minute)},
+		clock: testclock.New(testStart.Add(30 * time.Minute)),
 	}
 	e.store = newCountingStore(e.mem)
 	e.queue = &countingQueue{next: memqueue.New()}

@@ -39,9 +39,9 @@ func TestReserve_Checks(t *testing.T) {
 		wantCode string // for an *InputError
 	}{
 		{"unknown sale", flashsale.ReserveRequest{SaleID: "nope", UserID: "u1", Key: "k", Quantity: 1}, flashsale.ErrSaleNotFound, ""},
-		{"unknown sale beats a bad key", flashsale.ReserveRequest{SaleID: "nope", UserID: "u1", Key: "bad key", Quantity: 0}, flashsale.ErrSaleNotFound, ""},
-		{"bad key beats a bad quantity", flashsale.ReserveRequest{SaleID: "open", UserID: "u1", Key: "bad key", Quantity: 0}, nil, "invalid_idempotency_key"},
-		{"empty key", flashsale.ReserveRequest{SaleID: "open", UserID: "u1", Key: "", Quantity: 1}, nil, "invalid_idempotency_key"},
+		// The key's format is checked by the handler, before the body
+		// (handler's TestReserve_CheckOrder), so no case here has a bad key.
+		{"unknown sale beats a bad quantity", flashsale.ReserveRequest{SaleID: "nope", UserID: "u1", Key: "k", Quantity: 0}, flashsale.ErrSaleNotFound, ""},
 		{"zero quantity", flashsale.ReserveRequest{SaleID: "open", UserID: "u1", Key: "k", Quantity: 0}, nil, "invalid_quantity"},
 		{"quantity above the limit", flashsale.ReserveRequest{SaleID: "open", UserID: "u1", Key: "k", Quantity: 3}, nil, "invalid_quantity"},
 		{"bad quantity beats sold out", flashsale.ReserveRequest{SaleID: "gone", UserID: "u1", Key: "k", Quantity: 2}, nil, "invalid_quantity"},

@@ -55,12 +55,12 @@ func admin(log *slog.Logger, groups []string, h func(context.Context, events.API
 	})
 }
 
-// NewAdmin serves the admin routes for group admin. Settlement and report
-// routes are merged in by the caller.
+// NewAdmin serves the admin routes: creating, restocking and settling a sale
+// for group admin, and the report for group finance or admin.
 func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 	admins := []string{apispec.GroupAdmin}
 	return Routes{
-		"POST /admin/sales": admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		apispec.RouteCreateSale: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			var in newSaleJSON
 			if err := decodeJSON(req, &in); err != nil {
 				return events.APIGatewayProxyResponse{}, err
@@ -83,7 +83,7 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			}
 			return JSON(http.StatusCreated, adminSaleView(v)), nil
 		}),
-		"POST /admin/sales/{saleId}/restock": admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		apispec.RouteRestock: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
@@ -101,7 +101,7 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			}
 			return JSON(http.StatusOK, adminSaleView(v)), nil
 		}),
-		"POST /admin/sales/{saleId}/settle": admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		apispec.RouteSettle: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
@@ -115,7 +115,7 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			}
 			return JSON(http.StatusOK, r), nil
 		}),
-		"GET /admin/sales/{saleId}/report": admin(log, []string{apispec.GroupFinance, apispec.GroupAdmin}, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		apispec.RouteReport: admin(log, []string{apispec.GroupFinance, apispec.GroupAdmin}, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err

@@ -8,14 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
+	"flashsale/shared/local/testclock"
 	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 )
@@ -27,24 +28,12 @@ var (
 	secret    = []byte("whsec_test")
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
-
 // fixture is every handler over one memstore, as one process wires them.
 type fixture struct {
 	store  flashsale.Store
 	mem    *memstore.Store
 	queue  *memqueue.Queue
-	clock  *clock
+	clock  *testclock.Clock
 	svc    *flashsale.Service
 	sale   handler.Func
 	buy    handler.Func
@@ -78,13 +67,13 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f := &fixture{mem: memstore.New(), queue: memqueue.New(), clock: &clock{now: saleStart.Add(30 * time.Minute)}}
+	f := &fixture{mem: memstore.New(), queue: memqueue.New(), clock: testclock.New(saleStart.Add(30 * time.Minute))}
 	f.store = cfg.wrap(f.mem)
 	f.svc = flashsale.NewService(f.store, f.queue, flashsale.WithClock(f.clock.Now), flashsale.WithLogger(cfg.log))
 	f.sale = handler.NewSaleInfo(f.svc, cfg.log)
 	f.buy = handler.NewReserve(f.svc, cfg.log)
 	f.orders = handler.NewOrders(f.svc, cfg.log)
-	f.orders["POST /payments/webhook"] = handler.NewWebhook(f.svc, secret, cfg.log)
+	f.orders[apispec.RouteWebhook] = handler.NewWebhook(f.svc, secret, cfg.log)
 	f.admin = handler.NewAdmin(f.svc, cfg.log)
 	f.writer = handler.NewOrderWriter(f.svc, cfg.log)
 	f.settle = handler.NewSettlement(f.svc, cfg.log)

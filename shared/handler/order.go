@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
 )
 
@@ -36,20 +37,8 @@ func orderView(o flashsale.Order) orderJSON {
 
 var orderIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$`)
 
-// Routes is a function's dispatch table: "METHOD /resource" to handler.
-type Routes map[string]Func
-
-// Serve dispatches on the request's method and resource template.
-func (r Routes) Serve(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-	if h, ok := r[req.HTTPMethod+" "+req.Resource]; ok {
-		return h(ctx, req)
-	}
-	return Fail(ctx, slog.Default(), req, errMethodNotAllowed), nil
-}
-
 // NewOrders serves GET and DELETE /orders/{orderId} for the order's owner,
 // and GET /sales/{saleId}/my-orders for the caller's orders in a sale.
-// Extra routes (the payment webhook) are merged in by the caller.
 func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 	type action func(ctx context.Context, userID, orderID string) (flashsale.Order, error)
 	serve := func(act action) Func {
@@ -71,9 +60,9 @@ func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 		})
 	}
 	return Routes{
-		"GET /orders/{orderId}":    serve(svc.GetOrder),
-		"DELETE /orders/{orderId}": serve(svc.CancelOrder),
-		"GET /sales/{saleId}/my-orders": wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		apispec.RouteGetOrder:    serve(svc.GetOrder),
+		apispec.RouteCancelOrder: serve(svc.CancelOrder),
+		apispec.RouteMyOrders: wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			caller, err := callerOf(req)
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err

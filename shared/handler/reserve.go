@@ -57,6 +57,7 @@ func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 		if _, err := svc.LookupSale(ctx, saleID); err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
+		// The key's only check: the service trusts it (ReserveRequest.Key).
 		key := header(req, "Idempotency-Key")
 		if !flashsale.ValidID(key) {
 			return events.APIGatewayProxyResponse{}, &flashsale.InputError{Code: "invalid_idempotency_key",

@@ -1,6 +1,9 @@
 // Package handler turns API Gateway proxy events into service calls and
-// domain results into HTTP answers. Handlers are thin: decode, call one
-// service method, map the outcome through one table.
+// domain results into HTTP answers. Handlers are thin: decode, call the
+// service, map the outcome through one table (errorTable). Where the
+// contract answers 404 before 400 (reserve, restock, settle), a handler
+// first calls LookupSale, which reads through the service's sale cache, and
+// only then checks the rest of the request and calls the action.
 package handler
 
 import (
@@ -13,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
 )
 
@@ -54,7 +58,7 @@ var errorTable = []struct {
 
 var (
 	errUnauthorized     = errors.New("missing or invalid credentials")
-	errBodyTooLarge     = errors.New("request body exceeds 10 KB")
+	errBodyTooLarge     = errors.New(apispec.BodyTooLargeMessage)
 	errMethodNotAllowed = errors.New("no such resource")
 )
 

@@ -125,11 +125,10 @@ func receiveAll(tb testing.TB, client *sqs.Client, url string) []types.Message {
 	tb.Helper()
 	var all []types.Message
 	for {
-		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		out, err := client.ReceiveMessage(context.Background(), awsclient.WithAllAttributes(&sqs.ReceiveMessageInput{
 			QueueUrl:            aws.String(url),
 			MaxNumberOfMessages: 10,
-			AttributeNames:      []types.QueueAttributeName{"All"}, //nolint:staticcheck // the local SQS ignores MessageSystemAttributeNames
-		})
+		}))
 		if err != nil {
 			tb.Fatalf("ReceiveMessage: %v", err)
 		}

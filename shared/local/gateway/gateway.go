@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -146,9 +147,24 @@ var (
 	// The deployed API accepts 10 MB and lets the handler middleware answer
 	// 413 body_too_large; the gateway must stop reading at the handler's limit,
 	// so it gives that same answer itself and clients see one contract.
-	errTooLarge = gatewayError{http.StatusRequestEntityTooLarge, "", fmt.Sprintf(
-		`{"error":{"code":"body_too_large","message":"request body exceeds %d bytes"}}`, apispec.MaxBodyBytes)}
+	errTooLarge = gatewayError{http.StatusRequestEntityTooLarge, "", handlerError("body_too_large", apispec.BodyTooLargeMessage)}
 )
+
+// handlerError is an error body in the handlers' shape, for the one answer
+// the gateway gives on their behalf.
+func handlerError(code, message string) string {
+	type detail struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	b, err := json.Marshal(struct {
+		Error detail `json:"error"`
+	}{detail{code, message}})
+	if err != nil {
+		panic(err) // two strings always encode
+	}
+	return string(b)
+}
 
 // ServeHTTP runs one request through the stages API Gateway applies, in its
 // order: route match, stage and method throttles, authorizer, API key and

@@ -19,6 +19,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/testclock"
 )
 
 // env is a gateway under test behind a real HTTP server, with stub handlers
@@ -385,8 +386,9 @@ func TestGateway_BodyLimit(t *testing.T) {
 				t.Fatalf("status %d, want %d (body %.80s)", status, tc.wantStatus, body)
 			}
 			if status == 413 {
-				if !strings.Contains(body, `"code":"body_too_large"`) {
-					t.Errorf("body = %s, want error code body_too_large", body)
+				want := `{"error":{"code":"body_too_large","message":"` + apispec.BodyTooLargeMessage + `"}}`
+				if body != want {
+					t.Errorf("body = %s, want %s", body, want)
 				}
 				if n := e.calls.Load() - before; n != 0 {
 					t.Errorf("handler called %d times, want 0", n)
@@ -470,11 +472,10 @@ func TestGateway_MethodThrottleLeavesOtherRoutes(t *testing.T) {
 }
 
 func TestGateway_UsagePlanQuota(t *testing.T) {
-	now := time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC)
-	var clock sync.Mutex
+	clock := testclock.New(time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC))
 	e := newEnv(t, apispec.Limits{App: apispec.UsagePlan{QuotaPerDay: 3}}, func(c *Config) {
 		c.APIKeys = append(c.APIKeys, "second-key")
-		c.Now = func() time.Time { clock.Lock(); defer clock.Unlock(); return now }
+		c.Now = clock.Now
 	})
 	tok := e.token(t, "u1")
 	post := func(key string) (int, string) {
@@ -492,9 +493,7 @@ func TestGateway_UsagePlanQuota(t *testing.T) {
 	if status, body := post("second-key"); status != 202 {
 		t.Errorf("another key: %d %s, want 202 (quotas are per key)", status, body)
 	}
-	clock.Lock()
-	now = now.Add(2 * time.Minute) // next UTC day
-	clock.Unlock()
+	clock.Advance(2 * time.Minute) // next UTC day
 	if status, body := post(e.apiKey); status != 202 {
 		t.Errorf("next day: %d %s, want 202 (quota resets daily)", status, body)
 	}

@@ -53,7 +53,7 @@ func newRouter(routes []apispec.Route, handlers map[string]Handler) *router {
 		res.methods[spec.Method] = &route{
 			Route:    spec,
 			handler:  h,
-			purchase: spec.Method+" "+spec.Path == apispec.PurchaseRoute,
+			purchase: spec.Key() == apispec.PurchaseRoute,
 			resource: res,
 		}
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"flashsale/shared/awsclient"
 	"flashsale/shared/schema"
 )
 
@@ -196,16 +197,14 @@ func (p *Poller) queueARN(ctx context.Context) string {
 }
 
 func (p *Poller) receive(ctx context.Context) ([]types.Message, error) {
-	out, err := p.cfg.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	// WithAllAttributes: the batch carries MessageGroupId and
+	// ApproximateReceiveCount, which local-aws-sqs returns only when asked in
+	// the deprecated way.
+	out, err := p.cfg.Client.ReceiveMessage(ctx, awsclient.WithAllAttributes(&sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(p.cfg.QueueURL),
 		MaxNumberOfMessages: int32(p.cfg.BatchSize),
 		WaitTimeSeconds:     int32(p.cfg.WaitTime / time.Second),
-		// "All" is deprecated in the SDK, but local-aws-sqs ignores
-		// MessageSystemAttributeNames and returns no MessageGroupId or
-		// ApproximateReceiveCount without it.
-		AttributeNames:        []types.QueueAttributeName{"All"}, //nolint:staticcheck
-		MessageAttributeNames: []string{"All"},
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", p.cfg.QueueURL, err)
 	}

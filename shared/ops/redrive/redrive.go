@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"flashsale/shared/awsclient"
 	"flashsale/shared/flashsale"
 )
 
@@ -154,18 +155,15 @@ func RedriveDedupID(m Message) string {
 }
 
 func receive(ctx context.Context, client API, url string, n int) ([]Message, error) {
-	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	// WithAllAttributes: decode needs the group and the receive count.
+	out, err := client.ReceiveMessage(ctx, awsclient.WithAllAttributes(&sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(url),
 		MaxNumberOfMessages: int32(n),
 		VisibilityTimeout:   int32(Hold / time.Second),
 		// One second: local-aws-sqs waits the whole time unless the batch
 		// fills, and a short poll on SQS may miss messages on other hosts.
 		WaitTimeSeconds: 1,
-		// local-aws-sqs ignores MessageSystemAttributeNames and returns the
-		// group and receive count only for the deprecated "All".
-		AttributeNames:        []types.QueueAttributeName{"All"}, //nolint:staticcheck
-		MessageAttributeNames: []string{"All"},
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", url, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"flashsale/shared/awsclient"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/testenv"
 	"flashsale/shared/ops/redrive"
@@ -234,10 +235,9 @@ func drain(tb testing.TB, client *sqs.Client, url string, n int) []types.Message
 	defer cancel()
 	var got []types.Message
 	for len(got) < n && ctx.Err() == nil {
-		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		out, err := client.ReceiveMessage(ctx, awsclient.WithAllAttributes(&sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			AttributeNames: []types.QueueAttributeName{"All"}, //nolint:staticcheck // local-aws-sqs needs it
-		})
+		}))
 		if ctx.Err() != nil {
 			break
 		}

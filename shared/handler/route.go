@@ -1,0 +1,38 @@
+package handler
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
+)
+
+// Routes is a dispatch table: route key to handler.
+type Routes map[apispec.RouteKey]Func
+
+// Serve dispatches on the request's method and resource template. A route
+// the table lacks answers 404 not_found.
+func (r Routes) Serve(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if h, ok := r[apispec.KeyOf(req.HTTPMethod, req.Resource)]; ok {
+		return h(ctx, req)
+	}
+	return Fail(ctx, slog.Default(), req, errMethodNotAllowed), nil
+}
+
+// NewAPI returns the handler of every API route. A deployment splits it by
+// apispec's Route.Function (app.Build does), so which function serves which
+// route is written only in apispec.
+func NewAPI(svc *flashsale.Service, webhookSecret []byte, log *slog.Logger) Routes {
+	r := Routes{
+		apispec.RouteSaleInfo: NewSaleInfo(svc, log),
+		apispec.RouteReserve:  NewReserve(svc, log),
+		apispec.RouteWebhook:  NewWebhook(svc, webhookSecret, log),
+	}
+	maps.Copy(r, NewOrders(svc, log))
+	maps.Copy(r, NewAdmin(svc, log))
+	return r
+}
