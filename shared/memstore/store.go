@@ -1,5 +1,5 @@
-// Package memstore implements flashsale.Store in
-// memory, for handler tests and Go benchmarks. It follows the DynamoDB
+// Package memstore implements flashsale.Store in memory, for handler tests
+// and Go benchmarks. It follows the DynamoDB
 // adapter's semantics item for item (shards, orders under buckets,
 // idempotency records, claims); shared/flashsale/storetest holds both to the
 // same contract.

@@ -1,6 +1,6 @@
 // Package bench holds the measurements behind `make bench`: the store's raw
-// ceiling, a bare HTTP baseline and Lambda bootstrap init
-// times. The load itself comes from shared/ops/loadtest, and call counts from
+// ceiling, a bare HTTP baseline and Lambda bootstrap init times. The load
+// itself comes from shared/ops/loadtest, and call counts from
 // shared/local/callcount.
 package bench
 
