@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/apispec"
+	"flashsale/shared/client"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
@@ -141,30 +142,14 @@ func reportError(what, sale string, status int, body []byte) error {
 	}
 }
 
-// apiError reads either error shape of the contract: a handler's
-// {"error":{"code","message"}} or the gateway's own {"message"}. A body in
-// neither shape comes back as the message, cut short.
+// apiError reads either error shape of the contract (client.DecodeError)
+// as a code and a message that starts with the code when there is one.
 func apiError(body []byte) (code, message string) {
-	var e struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-		Message string `json:"message"`
+	e := client.DecodeError(0, body)
+	if e.Code != "" {
+		return e.Code, e.Code + ": " + e.Message
 	}
-	if err := json.Unmarshal(body, &e); err == nil {
-		if e.Error.Code != "" {
-			return e.Error.Code, e.Error.Code + ": " + e.Error.Message
-		}
-		if e.Message != "" {
-			return "", e.Message
-		}
-	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return "", s
+	return "", e.Message
 }
 
 // writeFileAtomic writes path through a temporary file in the same folder

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"flashsale/shared/flashsale"
 )
 
 // Client calls the API as one signed-in buyer.
@@ -39,16 +41,7 @@ type Client struct {
 
 // Order is an order as the API shows it: the 202 receipt, GET /orders/{id}
 // and each line of GET /sales/{id}/my-orders.
-type Order struct {
-	OrderID     string `json:"orderId"`
-	SaleID      string `json:"saleId"`
-	Status      string `json:"status"`
-	Quantity    int64  `json:"quantity"`
-	AmountCents int64  `json:"amountCents"`
-	Currency    string `json:"currency"`
-	ExpiresAt   string `json:"expiresAt"`
-	PaidAt      string `json:"paidAt,omitempty"`
-}
+type Order = flashsale.Receipt
 
 // Purchase is the outcome of Buy.
 type Purchase struct {
@@ -196,7 +189,7 @@ func (c *Client) do(ctx context.Context, method, path string, header map[string]
 			}
 			return resp.StatusCode, resp.Header, nil
 		}
-		apiErr := decodeError(resp.StatusCode, raw)
+		apiErr := DecodeError(resp.StatusCode, raw)
 		wait, ok := retryAfter(resp)
 		if !ok || waits >= maxWaits {
 			return 0, nil, apiErr
@@ -221,9 +214,10 @@ func retryAfter(resp *http.Response) (time.Duration, bool) {
 	return time.Duration(secs) * time.Second, true
 }
 
-// decodeError reads either error shape of the contract: a handler's
-// {"error":{"code","message"}} or the gateway's own {"message"}.
-func decodeError(status int, raw []byte) *APIError {
+// DecodeError reads either error shape of the contract: a handler's
+// {"error":{"code","message"}} or the gateway's own {"message"} (no code).
+// A body in neither shape comes back as the message, cut short.
+func DecodeError(status int, raw []byte) *APIError {
 	var e struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -231,12 +225,19 @@ func decodeError(status int, raw []byte) *APIError {
 		} `json:"error"`
 		Message string `json:"message"`
 	}
-	_ = json.Unmarshal(raw, &e) // a body in neither shape leaves both empty
-	msg := e.Error.Message
-	if msg == "" {
-		msg = e.Message
+	if json.Unmarshal(raw, &e) == nil {
+		if e.Error.Code != "" {
+			return &APIError{Status: status, Code: e.Error.Code, Message: e.Error.Message}
+		}
+		if e.Message != "" {
+			return &APIError{Status: status, Message: e.Message}
+		}
 	}
-	return &APIError{Status: status, Code: e.Error.Code, Message: msg}
+	msg := strings.TrimSpace(string(raw))
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return &APIError{Status: status, Message: msg}
 }
 
 // newKey returns a fresh Idempotency-Key: 32 hex characters.

@@ -117,8 +117,9 @@ func RefOf(s Sale, orderID string) OrderRef {
 	return OrderRef{SaleID: s.ID, Bucket: BucketOf(orderID, s.OrderBuckets()), OrderID: orderID}
 }
 
-// Receipt is the 202 body of an accepted purchase. It is stored with the
-// idempotency key and replayed byte for byte.
+// Receipt is an order as its buyer sees it on the wire: the 202 body of an
+// accepted purchase (stored with the idempotency key and replayed byte for
+// byte, with no paidAt), GET /orders/{id}, and each line of my-orders.
 type Receipt struct {
 	OrderID     string `json:"orderId"`
 	SaleID      string `json:"saleId"`
@@ -127,6 +128,7 @@ type Receipt struct {
 	AmountCents int64  `json:"amountCents"`
 	Currency    string `json:"currency"`
 	ExpiresAt   string `json:"expiresAt"`
+	PaidAt      string `json:"paidAt,omitempty"`
 }
 
 // FIFOGroup picks an order's message group: hash(user) mod groups. Per-user

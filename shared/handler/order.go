@@ -12,20 +12,9 @@ import (
 	"flashsale/shared/flashsale"
 )
 
-// orderJSON is an order as its owner sees it.
-type orderJSON struct {
-	OrderID     string `json:"orderId"`
-	SaleID      string `json:"saleId"`
-	Status      string `json:"status"`
-	Quantity    int64  `json:"quantity"`
-	AmountCents int64  `json:"amountCents"`
-	Currency    string `json:"currency"`
-	ExpiresAt   string `json:"expiresAt"`
-	PaidAt      string `json:"paidAt,omitempty"`
-}
-
-func orderView(o flashsale.Order) orderJSON {
-	v := orderJSON{
+// orderView is an order as its owner sees it.
+func orderView(o flashsale.Order) flashsale.Receipt {
+	v := flashsale.Receipt{
 		OrderID: o.ID, SaleID: o.SaleID, Status: string(o.Status), Quantity: o.Quantity,
 		AmountCents: o.AmountCents, Currency: o.Currency, ExpiresAt: flashsale.FormatTime(o.ExpiresAt),
 	}
@@ -75,7 +64,7 @@ func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			views := make([]orderJSON, len(orders))
+			views := make([]flashsale.Receipt, len(orders))
 			for i, o := range orders {
 				views[i] = orderView(o)
 			}
@@ -86,5 +75,5 @@ func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 
 // myOrdersJSON is GET /sales/{saleId}/my-orders.
 type myOrdersJSON struct {
-	Orders []orderJSON `json:"orders"`
+	Orders []flashsale.Receipt `json:"orders"`
 }
