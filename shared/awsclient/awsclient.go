@@ -40,11 +40,11 @@ type Settings struct {
 
 // What the functions use in AWS (FromEnv). A call makes at most
 // DefaultMaxAttempts attempts of at most DefaultAttemptTimeout each, with
-// the SDK's jittered backoff between them (under 50 ms, or under 1 s after
-// a throttle), so one call ends within about 2 s (3 s when throttled),
-// and the handful of calls a purchase makes fit well inside the reserve
-// function's 10 s timeout. DynamoDB and SQS answer in milliseconds, so a
-// 1 s attempt only ends on a peer that is hung or gone.
+// the SDK's jittered backoff between them (under 25 ms for DynamoDB, 50 ms
+// for SQS, 1 s after a throttle), so one call ends within about 2 s (3 s
+// when throttled), and the handful of calls a purchase makes fit inside
+// the reserve function's 10 s timeout. DynamoDB and SQS answer in
+// milliseconds, so a 1 s attempt only ends on a peer that is hung or gone.
 const (
 	DefaultMaxAttempts    = 2
 	DefaultAttemptTimeout = time.Second
