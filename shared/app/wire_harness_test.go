@@ -194,31 +194,36 @@ type answer struct {
 
 func (a answer) took() time.Duration { return a.end.Sub(a.start) }
 
-func (w *wire) token(tb testing.TB, user string) string {
-	tb.Helper()
+func (w *wire) token(user string) (string, error) {
 	w.tokensMu.Lock()
 	defer w.tokensMu.Unlock()
 	if tok, ok := w.tokens[user]; ok {
-		return tok
+		return tok, nil
 	}
 	tok, err := w.iss.Token(devauth.TokenRequest{UserID: user})
-	if err != nil {
-		tb.Fatal(err)
+	if err == nil {
+		w.tokens[user] = tok
 	}
-	w.tokens[user] = tok
-	return tok
+	return tok, err
 }
 
-// post sends one purchase through the gateway and records the answer.
+// post sends one purchase through the gateway and records the answer. It
+// runs on buyers' goroutines, so it reports with Errorf, never Fatal.
 func (w *wire) post(tb testing.TB, saleID, user, key string, qty int) answer {
 	tb.Helper()
 	a := answer{user: user, key: key, quantity: qty, start: time.Now()}
+	tok, err := w.token(user)
+	if err != nil {
+		tb.Errorf("token for %s: %v", user, err)
+		return a
+	}
 	req, err := http.NewRequest(http.MethodPost, w.gw.URL+"/sales/"+saleID+"/orders",
 		bytes.NewReader(fmt.Appendf(nil, `{"quantity":%d}`, qty)))
 	if err != nil {
-		tb.Fatal(err)
+		tb.Errorf("build request: %v", err)
+		return a
 	}
-	req.Header.Set("Authorization", "Bearer "+w.token(tb, user))
+	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("X-Api-Key", w.iss.APIKey())
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("Content-Type", "application/json")
