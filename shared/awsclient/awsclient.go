@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -29,7 +31,24 @@ type Settings struct {
 	// MaxAttempts bounds SDK retries. The purchase path keeps it low: retries
 	// amplify load during a burst and the client gets a 503 with Retry-After.
 	MaxAttempts int
+	// AttemptTimeout bounds one HTTP attempt of an SDK call: connecting,
+	// sending and reading the whole answer. Zero leaves only the caller's
+	// context, so a peer that hangs holds the call until that ends. See
+	// docs/design/reserve-path.md, "Faults at the wire".
+	AttemptTimeout time.Duration
 }
+
+// What the functions use in AWS (FromEnv). A call makes at most
+// DefaultMaxAttempts attempts of at most DefaultAttemptTimeout each, with
+// the SDK's jittered backoff between them (under 25 ms for DynamoDB, 50 ms
+// for SQS, 1 s after a throttle), so one call ends within about 2 s (3 s
+// when throttled), and the handful of calls a purchase makes fit inside
+// the reserve function's 10 s timeout. DynamoDB and SQS answer in
+// milliseconds, so a 1 s attempt only ends on a peer that is hung or gone.
+const (
+	DefaultMaxAttempts    = 2
+	DefaultAttemptTimeout = time.Second
+)
 
 // FromEnv reads Settings from the environment the CDK stack (or the local
 // stack) sets.
@@ -41,7 +60,8 @@ func FromEnv() (Settings, error) {
 		OrdersTable:      os.Getenv(EnvOrdersTable),
 		OrdersQueueURL:   os.Getenv(EnvOrdersQueueURL),
 		FIFOGroups:       schema.DefaultFIFOGroups,
-		MaxAttempts:      2,
+		MaxAttempts:      DefaultMaxAttempts,
+		AttemptTimeout:   DefaultAttemptTimeout,
 	}
 	if v := os.Getenv(EnvFIFOGroups); v != "" {
 		g, err := strconv.Atoi(v)
@@ -78,6 +98,11 @@ func LoadConfig(ctx context.Context, s Settings) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{}
 	if s.MaxAttempts > 0 {
 		opts = append(opts, config.WithRetryMaxAttempts(s.MaxAttempts))
+	}
+	if s.AttemptTimeout > 0 {
+		// The SDK's own client (its dialer and transport defaults), with
+		// http.Client.Timeout as the per-attempt bound.
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(s.AttemptTimeout)))
 	}
 	if s.Local() {
 		opts = append(opts,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -56,5 +57,58 @@ func TestWithAllAttributes(t *testing.T) {
 	}
 	if got := aws.ToString(m.MessageAttributes["kind"].StringValue); got != "probe" {
 		t.Errorf("message attribute kind = %q, want %q", got, "probe")
+	}
+}
+
+func TestFromEnv_BoundsRetriesAndAttempts(t *testing.T) {
+	t.Setenv(awsclient.EnvSalesTable, "sales")
+	t.Setenv(awsclient.EnvOrdersTable, "orders")
+	s, err := awsclient.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxAttempts != awsclient.DefaultMaxAttempts || s.AttemptTimeout != awsclient.DefaultAttemptTimeout {
+		t.Errorf("got %d attempts of %v, want %d of %v", s.MaxAttempts, s.AttemptTimeout,
+			awsclient.DefaultMaxAttempts, awsclient.DefaultAttemptTimeout)
+	}
+	// The reserve function's timeout is 10 s (infra/function.go). A purchase
+	// makes at most a handful of calls in a row when the store hangs, each
+	// ending after MaxAttempts attempts; keep three of them inside it.
+	perCall := time.Duration(s.MaxAttempts)*s.AttemptTimeout + time.Second // + the longest backoff
+	if 3*perCall > 10*time.Second {
+		t.Errorf("three calls can take %v, more than the reserve function's 10 s", 3*perCall)
+	}
+}
+
+func TestLoadConfig_AttemptTimeoutSetsTheHTTPClient(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"bounded", 1500 * time.Millisecond},
+		{"unset leaves the SDK default", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := awsclient.LoadConfig(context.Background(), awsclient.Settings{
+				DynamoDBEndpoint: "http://127.0.0.1:1", MaxAttempts: 2, AttemptTimeout: tc.timeout,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.RetryMaxAttempts != 2 {
+				t.Errorf("RetryMaxAttempts %d, want 2", cfg.RetryMaxAttempts)
+			}
+			if tc.timeout == 0 {
+				return
+			}
+			c, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+			if !ok {
+				t.Fatalf("HTTP client %T, want the SDK's BuildableClient", cfg.HTTPClient)
+			}
+			if got := c.GetTimeout(); got != tc.timeout {
+				t.Errorf("attempt timeout %v, want %v", got, tc.timeout)
+			}
+		})
 	}
 }

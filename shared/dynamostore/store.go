@@ -176,7 +176,21 @@ func (s *Store) Available(ctx context.Context, sale flashsale.Sale) ([]int64, er
 	return out, nil
 }
 
-// TakeStock is the hot write: one conditional decrement of one shard.
+// notRetried makes one call a single attempt, whatever the client's retry
+// settings. It is for the shard writes that are not idempotent: when an
+// answer is lost on the wire after DynamoDB applied the write, an automatic
+// retry applies it again. A second ReturnStock would put units on sale that
+// do not exist (an oversell); a second TakeStock takes units no order holds
+// (a leak, and one more write on the hottest item). Failing instead is
+// safe: the caller compensates or answers 503, and what is left over is a
+// leak that settlement repairs. The other writes need no such care: the
+// transactions carry a ClientRequestToken the SDK keeps across retries
+// (DynamoDB, and DynamoDB Local, apply them once), and a retried
+// conditional write fails its own condition.
+func notRetried(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }
+
+// TakeStock is the hot write: one conditional decrement of one shard. It is
+// never retried automatically (see notRetried).
 func (s *Store) TakeStock(ctx context.Context, saleID string, shard int, qty int64) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &s.sales,
@@ -185,7 +199,7 @@ func (s *Store) TakeStock(ctx context.Context, saleID string, shard int, qty int
 		ConditionExpression:                 aws.String("available >= :q"),
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":q": num(qty)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}, notRetried)
 	if old, ok := conditionFailed(err); ok {
 		var it shardItem
 		if old != nil {
@@ -201,14 +215,15 @@ func (s *Store) TakeStock(ctx context.Context, saleID string, shard int, qty int
 
 // ReturnStock adds units to a shard, then clears the sold-out mark. Two
 // writes on purpose: a transaction would make the hot shard item conflict
-// with every concurrent take.
+// with every concurrent take. The first is never retried automatically (see
+// notRetried); the second may be, since bumping the epoch twice is harmless.
 func (s *Store) ReturnStock(ctx context.Context, saleID string, shard int, qty int64) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.sales,
 		Key:                       key(shardKey(saleID, shard)),
 		UpdateExpression:          aws.String("SET saleId = :s ADD available :q"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":q": num(qty), ":s": &types.AttributeValueMemberS{Value: saleID}},
-	})
+	}, notRetried)
 	if err != nil {
 		return fmt.Errorf("return %d to shard %d of %s: %w", qty, shard, saleID, err)
 	}

@@ -31,6 +31,14 @@ type Resources struct {
 	QueueURLs []string
 }
 
+// LocalAttemptTimeout bounds one SDK attempt on the local stack. It is
+// longer than awsclient.DefaultAttemptTimeout because the emulators queue:
+// during a cold burst of 128 purchases in flight on a 2-core machine,
+// DynamoDB Local answered calls at p50 0.5 s, p99 2.3 s, max 2.8 s (warm:
+// p99 0.9 s). 5 s keeps such a burst free of timeouts while a hung
+// emulator still ends each attempt.
+const LocalAttemptTimeout = 5 * time.Second
+
 // CreateResources creates every schema.Tables and schema.Queues entry, with
 // names prefixed by prefix, and returns settings that name them. Endpoints
 // are taken from the clients. Resources that already exist (a persisted
@@ -42,7 +50,8 @@ func CreateResources(ctx context.Context, dyn *dynamodb.Client, sq *sqs.Client, 
 		SalesTable:       prefix + schema.Sales.Name,
 		OrdersTable:      prefix + schema.Orders.Name,
 		FIFOGroups:       schema.DefaultFIFOGroups,
-		MaxAttempts:      2, // as awsclient.FromEnv: retries amplify a burst
+		MaxAttempts:      awsclient.DefaultMaxAttempts, // as in AWS: retries amplify a burst
+		AttemptTimeout:   LocalAttemptTimeout,
 	}}
 	for _, t := range schema.Tables {
 		name := prefix + t.Name

@@ -48,3 +48,25 @@ func TestClock_Concurrent(t *testing.T) {
 		t.Errorf("after 800 × Advance(1ms): Now() = %v, want %v", got, want)
 	}
 }
+
+func TestWall(t *testing.T) {
+	c := testclock.Wall()
+	before := time.Now().UTC()
+	got := c.Now()
+	if got.Before(before) || got.Location() != time.UTC {
+		t.Fatalf("Now() = %v, want the wall clock in UTC, at or after %v", got, before)
+	}
+	// It moves by itself: wait for the wall clock to tick past got.
+	for !c.Now().After(got) {
+		time.Sleep(time.Millisecond)
+	}
+	c.Advance(3 * time.Minute)
+	if got, floor := c.Now(), time.Now().UTC().Add(3*time.Minute-time.Second); got.Before(floor) {
+		t.Errorf("after Advance(3m): Now() = %v, want at least %v", got, floor)
+	}
+	past := time.Now().UTC().Add(-time.Hour)
+	c.Set(past)
+	if got := c.Now(); got.Before(past) || got.After(past.Add(time.Minute)) {
+		t.Errorf("after Set(%v): Now() = %v, want it to go on from there", past, got)
+	}
+}
