@@ -70,7 +70,11 @@ func (s *Service) sale(ctx context.Context, saleID string) (SaleState, *saleEntr
 	defer e.mu.Unlock()
 	e.refreshing = false
 	if err != nil && !errors.Is(err, ErrSaleNotFound) {
-		if e.loaded { // keep serving the last good view
+		if e.loaded {
+			// Keep serving the last good view, and count the failed read
+			// as this TTL's recheck: retrying on every request would push
+			// a burst's load onto a store that is already failing.
+			e.fetchedAt = s.now()
 			return e.state, e, e.err
 		}
 		// Wake whoever waited for this first load, and let the next
