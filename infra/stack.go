@@ -71,18 +71,11 @@ var defaults = map[string]stageDefaults{
 
 // Construct IDs of the Lambda functions are their apispec names; these are the
 // functions in build order.
-var functionNames = []string{
-	apispec.FunctionSaleInfo,
-	apispec.FunctionReserve,
-	apispec.FunctionOrders,
-	apispec.FunctionAdmin,
-	apispec.FunctionOrderWriter,
-	apispec.FunctionSettlement,
-}
+var functionNames = apispec.FunctionNames()
 
 // FunctionNames returns the apispec function names the stack deploys, each
 // expected as AssetRoot/<name>/bootstrap.
-func FunctionNames() []string { return append([]string(nil), functionNames...) }
+func FunctionNames() []string { return apispec.FunctionNames() }
 
 // StackID is the construct ID (and CloudFormation stack name) of a stage, so
 // dev and prod can live in one account.

@@ -41,16 +41,11 @@ included, reaches the handler as written.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.state, "state", "", "state folder of the local stack (default: the repo's .flashsale)")
-	f.StringVar(&o.function, "function", "", "the function: "+fmt.Sprint(functionNames()))
+	f.StringVar(&o.function, "function", "", "the function: "+fmt.Sprint(apispec.FunctionNames()))
 	f.StringVar(&o.event, "event", "", "the payload file, e.g. events/reserve.json")
 	cmd.MarkFlagRequired("function")
 	cmd.MarkFlagRequired("event")
 	return cmd
-}
-
-func functionNames() []string {
-	return []string{apispec.FunctionSaleInfo, apispec.FunctionReserve, apispec.FunctionOrders, apispec.FunctionAdmin,
-		apispec.FunctionOrderWriter, apispec.FunctionSettlement}
 }
 
 func runInvoke(ctx context.Context, o invokeOptions, stdout, stderr io.Writer) error {
@@ -91,7 +86,7 @@ func runInvoke(ctx context.Context, o invokeOptions, stdout, stderr io.Writer) e
 	default:
 		h, ok := a.Handlers[o.function]
 		if !ok {
-			return fmt.Errorf("--function %q: want one of %v", o.function, functionNames())
+			return fmt.Errorf("--function %q: want one of %v", o.function, apispec.FunctionNames())
 		}
 		var req events.APIGatewayProxyRequest
 		if err := strictJSON(payload, &req); err != nil {
