@@ -173,3 +173,21 @@ func TestGate_503UntilOpen(t *testing.T) {
 		t.Errorf("GET after shutdown answered %d, want a connection error", resp.StatusCode)
 	}
 }
+
+func TestGateway_TimeoutCancelsHandlerContext(t *testing.T) {
+	got := make(chan error, 1)
+	e := newEnv(t, unlimited, func(c *Config) {
+		c.Handlers = map[string]Handler{apispec.FunctionSaleInfo: func(ctx context.Context, _ events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			<-ctx.Done()
+			got <- ctx.Err()
+			return events.APIGatewayProxyResponse{}, ctx.Err()
+		}}
+		c.Functions = []apispec.Function{{Name: apispec.FunctionSaleInfo, Timeout: 20 * time.Millisecond}}
+	})
+	if status, body, _ := e.do(t, "GET", "/sales/s1", nil); status != http.StatusBadGateway {
+		t.Errorf("got %d %s, want 502", status, body)
+	}
+	if err := <-got; err != context.DeadlineExceeded {
+		t.Errorf("handler's ctx.Err() = %v, want context.DeadlineExceeded", err)
+	}
+}
