@@ -1,7 +1,7 @@
 // Package gateway is the local stand-in for the deployed REST API: it serves
 // the routes of apispec with the same throttles, a Cognito-style authorizer,
 // API-key usage plan, and hands the same events.APIGatewayProxyRequest to the
-// same handler code the Lambdas run.
+// same handler code the Lambdas run, within each function's timeout.
 package gateway
 
 import (
