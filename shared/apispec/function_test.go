@@ -58,3 +58,14 @@ func TestFunctionNamed_Unknown(t *testing.T) {
 		t.Errorf("FunctionNamed(nope) = %+v, nil; want an error", f)
 	}
 }
+
+func TestFunctions_DeclaresEveryFunction(t *testing.T) {
+	for _, name := range []string{FunctionSaleInfo, FunctionReserve, FunctionOrders, FunctionAdmin, FunctionOrderWriter, FunctionSettlement} {
+		if _, err := FunctionNamed(name); err != nil {
+			t.Error(err)
+		}
+	}
+	if got, want := len(Functions), 6; got != want {
+		t.Errorf("%d functions declared, want %d", got, want)
+	}
+}

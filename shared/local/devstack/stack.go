@@ -298,7 +298,17 @@ func (s *Stack) startBackground() {
 			s.log.Error("poller stopped", "err", err)
 		}
 	})
-	s.bg.Go(func() { settleEvery(ctx, s.cfg.SettleEvery, s.App.Settle, s.log) })
+	// Each run gets the settlement function's timeout, as its Lambda would.
+	fn, err := apispec.FunctionNamed(apispec.FunctionSettlement)
+	if err != nil {
+		panic(err) // apispec declares every function; a test checks it
+	}
+	settle := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, fn.Timeout)
+		defer cancel()
+		return s.App.Settle(ctx)
+	}
+	s.bg.Go(func() { settleEvery(ctx, s.cfg.SettleEvery, settle, s.log) })
 }
 
 // Info describes the stack for stack.json.
