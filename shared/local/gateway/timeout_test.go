@@ -5,11 +5,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"flashsale/shared/apispec"
 )
@@ -190,4 +192,38 @@ func TestGateway_TimeoutCancelsHandlerContext(t *testing.T) {
 	if err := <-got; err != context.DeadlineExceeded {
 		t.Errorf("handler's ctx.Err() = %v, want context.DeadlineExceeded", err)
 	}
+}
+
+// TestGateway_ClientLeavingDoesNotCancelTheHandler: API Gateway does not
+// stop a Lambda when the client goes away, so neither does the gateway.
+func TestGateway_ClientLeavingDoesNotCancelTheHandler(t *testing.T) {
+	started, left := make(chan struct{}), make(chan struct{})
+	type seen struct {
+		err       error
+		requestID bool
+	}
+	got := make(chan seen, 1)
+	g, err := New(Config{Routes: apispec.Routes, Handlers: map[string]Handler{
+		apispec.FunctionSaleInfo: func(ctx context.Context, _ events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			close(started)
+			<-left
+			lc, ok := lambdacontext.FromContext(ctx)
+			got <- seen{err: ctx.Err(), requestID: ok && lc.AwsRequestID != ""}
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+		},
+	}, Functions: []apispec.Function{{Name: apispec.FunctionSaleInfo, Timeout: time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, leave := context.WithCancel(t.Context())
+	r := httptest.NewRequestWithContext(ctx, "GET", "/sales/s1", nil)
+	served := make(chan struct{})
+	go func() { g.ServeHTTP(httptest.NewRecorder(), r); close(served) }()
+	<-started
+	leave()
+	close(left)
+	if s := <-got; s.err != nil || !s.requestID {
+		t.Errorf("after the client left the handler saw ctx.Err() = %v, Lambda context %v; want nil and the request's Lambda context", s.err, s.requestID)
+	}
+	<-served
 }
