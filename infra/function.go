@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -18,32 +17,6 @@ import (
 	"flashsale/shared/awsclient"
 	"flashsale/shared/schema"
 )
-
-// sizing is a function's memory and timeout.
-type sizing struct {
-	memoryMB int
-	timeout  time.Duration
-}
-
-// Lambda gives CPU in proportion to memory; Go handlers use little memory, so
-// memory here buys CPU (TLS and JSON) and the timeouts bound a stuck call.
-var sizes = map[string]sizing{
-	// Cacheable read; API Gateway's cache absorbs most of the load. API
-	// functions fail fast at 10 s, well inside API Gateway's 29 s.
-	apispec.FunctionSaleInfo: {memoryMB: 256, timeout: 10 * time.Second},
-	// The burst path: 512 MB halves cold-start init and p99 against 256 MB
-	// for a few more GB-seconds; every call is a handful of DynamoDB writes.
-	apispec.FunctionReserve: {memoryMB: 512, timeout: 10 * time.Second},
-	apispec.FunctionOrders:  {memoryMB: 256, timeout: 10 * time.Second},
-	// Admin preloads shards and runs an on-demand settlement behind the API,
-	// so it gets API Gateway's whole 29 s and more CPU.
-	apispec.FunctionAdmin: {memoryMB: 512, timeout: 29 * time.Second},
-	// The queue's visibility timeout is derived from this (≥ 6×).
-	apispec.FunctionOrderWriter: {memoryMB: 256, timeout: schema.OrderWriterTimeout},
-	// Settlement scans sales and queries every order bucket; it runs each
-	// minute under a lease, so a long run is skipped, not doubled.
-	apispec.FunctionSettlement: {memoryMB: 1024, timeout: 5 * time.Minute},
-}
 
 // DynamoDB actions, grouped as the functions use them. Transactions need no
 // action of their own: DynamoDB authorizes each Put, Update, Delete and
@@ -77,7 +50,7 @@ func (s *stack) logRetention() awslogs.RetentionDays {
 func (s *stack) newFunctions(d *data) *functions {
 	// The orders queue must stay invisible while the writer may still be
 	// working on a message, retries included (AWS: ≥ 6× the timeout).
-	if want := 6 * sizes[apispec.FunctionOrderWriter].timeout; schema.OrdersQueue.VisibilityTimeout < want {
+	if want := 6 * mustFunction(apispec.FunctionOrderWriter).Timeout; schema.OrdersQueue.VisibilityTimeout < want {
 		panic(fmt.Errorf("orders queue visibility %s < 6 × order-writer timeout (%s)", schema.OrdersQueue.VisibilityTimeout, want))
 	}
 	env := map[string]*string{
@@ -153,10 +126,7 @@ func (s *stack) newFunctions(d *data) *functions {
 // newFunction creates one arm64 provided.al2023 function from
 // AssetRoot/<name>/bootstrap with its own log group and role.
 func (s *stack) newFunction(name string, env map[string]*string) awslambda.Function {
-	size, ok := sizes[name]
-	if !ok {
-		panic(fmt.Errorf("function %s has no sizing", name))
-	}
+	size := mustFunction(name)
 	logs := awslogs.NewLogGroup(s.st, jsii.String(name+"-logs"), &awslogs.LogGroupProps{
 		Retention:     s.logRetention(),
 		RemovalPolicy: s.removal,
@@ -174,8 +144,8 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
 		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(s.props.AssetRoot, name)), nil),
-		MemorySize:   jsii.Number(size.memoryMB),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(size.timeout.Seconds())),
+		MemorySize:   jsii.Number(size.MemoryMB),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(size.Timeout.Seconds())),
 		Environment:  &env,
 		Role:         role,
 		LogGroup:     logs,
@@ -186,13 +156,24 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 	case apispec.FunctionReserve:
 		props.ReservedConcurrentExecutions = jsii.Number(s.props.ReservedConcurrency)
 	case apispec.FunctionSettlement:
-		// The schedule runs it again in a minute; retries only pile up.
+		// The schedule runs it again soon (apispec.SettlementEvery); retries
+		// only pile up.
 		props.RetryAttempts = jsii.Number(0)
 	}
 	fn := awslambda.NewFunction(s.st, jsii.String(name), props)
 	// Names the function in the bill and for the template tests.
 	awscdk.Tags_Of(fn).Add(jsii.String(FunctionTag), jsii.String(name), nil)
 	return fn
+}
+
+// mustFunction returns apispec's declaration of a function; constructs panic
+// on bad input, and a missing declaration is a programming error.
+func mustFunction(name string) apispec.Function {
+	f, err := apispec.FunctionNamed(name)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
 
 // FunctionTag is the tag whose value is a function's apispec name.

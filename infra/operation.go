@@ -1,6 +1,9 @@
 package infra
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -31,11 +34,16 @@ func settlementMetric(name, statistic string) awscloudwatch.Metric {
 // newOperations adds the settlement schedule, the alarm topic, the alarms and
 // the dashboard.
 func (s *stack) newOperations(d *data, fns *functions, a *api) {
-	// Settlement every minute: it expires unpaid orders, so units come back
-	// on sale within a minute of their payment window closing.
+	// Settlement expires unpaid orders, so units come back on sale within
+	// apispec.SettlementEvery of their payment window closing.
+	every := apispec.SettlementEvery
+	desc := "Runs settlement every minute"
+	if every != time.Minute {
+		desc = fmt.Sprintf("Runs settlement every %g minutes", every.Minutes())
+	}
 	awsevents.NewRule(s.st, jsii.String("SettlementSchedule"), &awsevents.RuleProps{
-		Description: jsii.String("Runs settlement every minute"),
-		Schedule:    awsevents.Schedule_Rate(minute),
+		Description: jsii.String(desc),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(every.Minutes()))),
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fns.byName[apispec.FunctionSettlement], &awseventstargets.LambdaFunctionProps{
 			RetryAttempts: jsii.Number(0), // the next tick is the retry
 		})},

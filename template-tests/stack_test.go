@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
@@ -36,11 +37,17 @@ func TestFunctions_Arm64OnProvidedAL2023(t *testing.T) {
 		}
 		for _, name := range apispec.FunctionNames() {
 			p := function(t, b, name)
-			if tm := num(t, p["Timeout"], name+" Timeout"); tm < 1 || tm > 900 {
-				t.Errorf("%s: got timeout %v s, want 1..900", name, tm)
+			// apispec declares each function once; the local gateway applies
+			// the same timeouts.
+			spec, err := apispec.FunctionNamed(name)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if _, ok := p["MemorySize"]; !ok {
-				t.Errorf("%s: memory size not set", name)
+			if got, want := num(t, p["Timeout"], name+" Timeout"), spec.Timeout.Seconds(); got != want {
+				t.Errorf("%s: got timeout %v s, want %v s (apispec.Functions)", name, got, want)
+			}
+			if got, want := num(t, p["MemorySize"], name+" MemorySize"), float64(spec.MemoryMB); got != want {
+				t.Errorf("%s: got memory %v MB, want %v MB (apispec.Functions)", name, got, want)
 			}
 			lg, ok := b.res[ref(p["LoggingConfig"].(map[string]any)["LogGroup"])].(map[string]any)
 			if !ok || props(lg)["RetentionInDays"] == nil {
@@ -395,6 +402,10 @@ func TestEventSourceMapping_PartialBatchFailures(t *testing.T) {
 }
 
 func TestSchedule_RunsSettlementEveryMinute(t *testing.T) {
+	// The local stack's default cadence is the same constant.
+	if apispec.SettlementEvery != time.Minute {
+		t.Fatalf("apispec.SettlementEvery = %s; this test expects rate(1 minute)", apispec.SettlementEvery)
+	}
 	eachStack(t, func(t *testing.T, b *built) {
 		settlement := functions(t, b)[apispec.FunctionSettlement]
 		mustFind(t, b, "AWS::Events::Rule", map[string]any{

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,18 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
-	"flashsale/shared/apispec"
-	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
-	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/callcount"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
-	"flashsale/shared/local/gateway"
 	"flashsale/shared/ops/bench"
 	"flashsale/shared/ops/loadtest"
-	"flashsale/shared/sqsqueue"
 )
 
 func init() { rootCmd.AddCommand(newBenchCmd()) }
@@ -93,7 +87,6 @@ type benchRun struct {
 
 func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
 	started := time.Now()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	root, err := devstack.FindRoot(".")
 	if err != nil {
 		return err
@@ -103,237 +96,38 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	step := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+	b, err := openBench(ctx, o, root, tmp, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
 
-	dynPort, err := devstack.FreePort()
-	if err != nil {
+	if err := b.warmUp(ctx); err != nil {
 		return err
 	}
-	sqsPort, err := devstack.FreePort()
-	if err != nil {
-		return err
-	}
-	step("starting emulators on %d and %d", dynPort, sqsPort)
-	emu, err := devstack.StartEmulators(ctx, devstack.EmulatorConfig{Root: root, DynamoDBPort: dynPort, SQSPort: sqsPort, LogDir: tmp, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer emu.Stop()
-
-	base := emu.Settings()
-	base.MaxAttempts = 1
-	cfg, err := awsclient.LoadConfig(ctx, base)
-	if err != nil {
-		return err
-	}
-	rawDyn := awsclient.DynamoDB(cfg, base)
-	res, err := devstack.CreateResources(ctx, rawDyn, awsclient.SQS(cfg, base), "bench-")
-	if err != nil {
-		return err
-	}
-	s := res.Settings
-	s.MaxAttempts = 1
-	storeCalls, queueCalls := &callcount.Counter{}, &callcount.Counter{}
-	dyn := awsclient.DynamoDB(cfg, s, func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: storeCalls} })
-	sq := awsclient.SQS(cfg, s, func(o *sqs.Options) { o.HTTPClient = &http.Client{Transport: queueCalls} })
-	a := app.Build(dynamostore.New(dyn, s.SalesTable, s.OrdersTable), sqsqueue.New(sq, s.OrdersQueueURL, s.FIFOGroups),
-		app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-
-	issuer, err := devauth.LoadOrCreate(filepath.Join(tmp, "state"))
-	if err != nil {
-		return err
-	}
-	// Throttling off: the bench measures the code and the store, not the
-	// configured limits (which would cap it at a few thousand req/s).
-	gw, err := gateway.New(gateway.Config{
-		Routes: apispec.Routes, Handlers: a.Handlers, Verifier: issuer.Verifier(), Limits: apispec.Limits{},
-		APIKeys: []string{issuer.APIKey()}, Stage: "bench", Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	gctx, stopGateway := context.WithCancel(ctx)
-	defer stopGateway()
-	go gw.Serve(gctx, ln)
-	gatewayURL := "http://" + ln.Addr().String()
-	bareURL, stopBare, err := bench.BareServer(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopBare()
-
-	tokens := make([]string, 2000)
-	for i := range tokens {
-		if tokens[i], err = issuer.Token(devauth.TokenRequest{UserID: fmt.Sprintf("bench-%d", i), TTL: time.Hour}); err != nil {
-			return err
-		}
-	}
-	load := func(target, sale string, users int) (loadtest.Result, error) {
-		return loadtest.Run(ctx, loadtest.Config{
-			Target: target, SaleID: sale, Tokens: tokens, APIKey: issuer.APIKey(),
-			Mode: loadtest.Closed, Users: users, Duration: o.duration,
-		})
-	}
-	now := time.Now().UTC()
-	newSale := func(id string, stock int64, shards int, limit int64) error {
-		_, err := a.Service.CreateSale(ctx, flashsale.NewSale{ID: id, Name: id, PriceCents: 1999, Currency: "USD",
-			StartsAt: now.Add(-time.Minute), EndsAt: now.Add(24 * time.Hour), Stock: stock, PerUserLimit: limit,
-			PaymentWindowSeconds: 600, Shards: shards})
-		return err
-	}
-
-	profile := filepath.Join(tmp, "purchase.pprof")
-	rejectProfile := filepath.Join(tmp, "reject.pprof")
-	if o.keepProfiles != "" {
-		profile, rejectProfile = filepath.Join(o.keepProfiles, "purchase.pprof"), filepath.Join(o.keepProfiles, "reject.pprof")
-	}
-	// Warm up DynamoDB Local's JIT and the connection pools first: the first
-	// seconds of a fresh JVM run far slower and would skew run 1.
-	step("warming up")
-	if _, err := bench.Ceiling(ctx, rawDyn, s.SalesTable, o.inFlight, 3*time.Second); err != nil {
-		return err
-	}
-	if err := newSale("warm-up", flashsale.MaxStock, 8, 1_000_000); err != nil {
-		return err
-	}
-	if _, err := loadtest.Run(ctx, loadtest.Config{Target: gatewayURL, SaleID: "warm-up", Tokens: tokens,
-		APIKey: issuer.APIKey(), Mode: loadtest.Closed, Users: o.inFlight, Duration: 3 * time.Second}); err != nil {
-		return err
-	}
-
 	var runs []benchRun
 	for i := range o.runs {
-		var r benchRun
-		step("run %d/%d: store ceiling", i+1, o.runs)
-		if r.ceiling, err = bench.Ceiling(ctx, rawDyn, s.SalesTable, o.inFlight, o.duration); err != nil {
-			return err
-		}
-		if r.txn, err = bench.TransactCeiling(ctx, rawDyn, s.SalesTable, o.inFlight, o.duration/2); err != nil {
-			return err
-		}
-
-		step("run %d/%d: accepted purchases through the gateway", i+1, o.runs)
-		sale := fmt.Sprintf("buy-%d", i)
-		// Plenty of stock and no practical per-user limit: every request is a
-		// full accepted purchase.
-		if err := newSale(sale, flashsale.MaxStock, 8, 1_000_000); err != nil {
-			return err
-		}
-		st0, q0 := storeCalls.Calls(), queueCalls.Calls()
-		cpu0, self0 := processCPU(emu.PIDs()[0]), processCPU(os.Getpid())
-		if i == 0 {
-			f, err := os.Create(profile)
-			if err != nil {
-				return err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer f.Close()
-		}
-		buy, err := load(gatewayURL, sale, o.inFlight)
-		if i == 0 {
-			pprof.StopCPUProfile()
-		}
+		r, err := b.run(ctx, i)
 		if err != nil {
 			return err
-		}
-		r.dynamoCPU, r.selfCPU = processCPU(emu.PIDs()[0])-cpu0, processCPU(os.Getpid())-self0
-		if buy.Status.Accepted == 0 {
-			return fmt.Errorf("no purchase accepted: %v", buy.Codes)
-		}
-		r.accepted = buy.AcceptedPerSecond
-		acc := buy.LatencyByClass[loadtest.Accepted]
-		r.acceptedP50, r.acceptedP99 = acc.P50Ms, acc.P99Ms
-		r.storePerAccepted = float64(storeCalls.Calls()-st0) / float64(buy.Status.Accepted)
-		r.queuePerAccepted = float64(queueCalls.Calls()-q0) / float64(buy.Status.Accepted)
-
-		step("run %d/%d: sold-out rejections vs a bare server", i+1, o.runs)
-		gone := fmt.Sprintf("gone-%d", i)
-		if err := newSale(gone, 1, 1, 1); err != nil {
-			return err
-		}
-		// Sell the unit, then let one loser discover the sell-out.
-		if _, err := load(gatewayURL, gone, 2); err != nil {
-			return err
-		}
-		measureGateway := func() error {
-			st0, q0 := storeCalls.Calls(), queueCalls.Calls()
-			if i == 0 {
-				f, err := os.Create(rejectProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			rej, err := load(gatewayURL, gone, o.rejectIn)
-			if err != nil {
-				return err
-			}
-			if rej.Status.SoldOut == 0 {
-				return fmt.Errorf("sold-out path answered %v", rej.Codes)
-			}
-			r.rejected = float64(rej.Status.SoldOut) / rej.ElapsedSeconds
-			l := rej.LatencyByClass[loadtest.SoldOut]
-			r.rejectedP50, r.rejectedP99 = l.P50Ms, l.P99Ms
-			r.storePerRejected = float64(storeCalls.Calls()-st0) / float64(rej.Status.SoldOut)
-			r.queuePerRejected = float64(queueCalls.Calls()-q0) / float64(rej.Status.SoldOut)
-			return nil
-		}
-		measureBare := func() error {
-			b, err := load(bareURL, gone, o.rejectIn)
-			if err != nil {
-				return err
-			}
-			r.bare = b.ThroughputPerSecond
-			r.bareP50, r.bareP99 = b.Latency.P50Ms, b.Latency.P99Ms
-			return nil
-		}
-		// Alternate which goes first, so drift on a shared machine is spread.
-		order := []func() error{measureGateway, measureBare}
-		if i%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, m := range order {
-			if err := m(); err != nil {
-				return err
-			}
 		}
 		runs = append(runs, r)
-		step("run %d/%d: ceiling %.0f/s, accepted %.0f/s, rejected %.0f/s, bare %.0f/s", i+1, o.runs, r.ceiling, r.accepted, r.rejected, r.bare)
+		b.step("run %d/%d: ceiling %.0f/s, accepted %.0f/s, rejected %.0f/s, bare %.0f/s", i+1, o.runs, r.ceiling, r.accepted, r.rejected, r.bare)
 	}
-
-	pprofTop := func(path string) string {
-		out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", path).CombinedOutput()
-		if err != nil {
-			return fmt.Sprintf("(pprof failed: %v)\n%s", err, out)
-		}
-		return string(out)
-	}
-	top, rejectTop := pprofTop(profile), pprofTop(rejectProfile)
+	top, rejectTop := pprofTop(b.profile), pprofTop(b.rejectProfile)
 
 	var goBench string
 	if o.goBench {
-		step("handler Go benchmarks (benchstat)")
-		goBench, err = handlerBenchmarks(ctx, root)
-		if err != nil {
+		b.step("handler Go benchmarks (benchstat)")
+		if goBench, err = handlerBenchmarks(ctx, root); err != nil {
 			return err
 		}
 	}
-	step("bootstrap sizes and init times")
-	boots, err := bootstraps(ctx, root, tmp, res.Settings, o.runs)
+	b.step("bootstrap sizes and init times")
+	boots, err := bootstraps(ctx, root, tmp, b.st.Settings, o.runs)
 	if err != nil {
 		return err
 	}
-
 	doc := benchDoc(o, runs, top, rejectTop, goBench, boots, time.Since(started))
 	path := o.out
 	if !filepath.IsAbs(path) {
@@ -344,6 +138,220 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "wrote %s in %s\n", o.out, time.Since(started).Round(time.Second))
 	return nil
+}
+
+// benchEnv is what every measurement shares: a local stack of its own with
+// call counters under the app's clients, a bare baseline server, and tokens.
+type benchEnv struct {
+	o                      benchOptions
+	st                     *devstack.Stack
+	storeCalls, queueCalls *callcount.Counter
+	bareURL                string
+	stopBare               func()
+	tokens                 []string
+	now                    time.Time
+	step                   func(format string, args ...any)
+	// profile and rejectProfile receive the first run's CPU profiles.
+	profile, rejectProfile string
+}
+
+// openBench starts the stack on free ports with throttling off (the bench
+// measures the code and the store, not the configured limits, which would
+// cap it at a few thousand req/s), one attempt per SDK call, and no poller
+// or schedule (deployed, the order writer runs on its own capacity).
+func openBench(ctx context.Context, o benchOptions, root, tmp string, stderr io.Writer) (*benchEnv, error) {
+	b := &benchEnv{o: o, storeCalls: &callcount.Counter{}, queueCalls: &callcount.Counter{}, now: time.Now().UTC(),
+		step:    func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) },
+		profile: filepath.Join(tmp, "purchase.pprof"), rejectProfile: filepath.Join(tmp, "reject.pprof")}
+	if o.keepProfiles != "" {
+		b.profile, b.rejectProfile = filepath.Join(o.keepProfiles, "purchase.pprof"), filepath.Join(o.keepProfiles, "reject.pprof")
+	}
+	b.step("starting the stack on free ports")
+	var err error
+	b.st, err = devstack.Open(ctx, devstack.Config{
+		Root: root, StateDir: filepath.Join(tmp, "state"), Prefix: "bench-", MaxAttempts: 1, Stage: "bench",
+		DynamoDBOptions: []func(*dynamodb.Options){func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: b.storeCalls} }},
+		SQSOptions:      []func(*sqs.Options){func(o *sqs.Options) { o.HTTPClient = &http.Client{Transport: b.queueCalls} }},
+		NoBackground:    true,
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b.bareURL, b.stopBare, err = bench.BareServer(ctx); err != nil {
+		b.st.Close()
+		return nil, err
+	}
+	b.tokens = make([]string, 2000)
+	for i := range b.tokens {
+		if b.tokens[i], err = b.st.Issuer.Token(devauth.TokenRequest{UserID: fmt.Sprintf("bench-%d", i), TTL: time.Hour}); err != nil {
+			b.close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (b *benchEnv) close() {
+	if b.stopBare != nil {
+		b.stopBare()
+	}
+	b.st.Close()
+}
+
+// load runs the closed-model load generator with users in flight.
+func (b *benchEnv) load(ctx context.Context, target, sale string, users int, d time.Duration) (loadtest.Result, error) {
+	return loadtest.Run(ctx, loadtest.Config{
+		Target: target, SaleID: sale, Tokens: b.tokens, APIKey: b.st.Issuer.APIKey(),
+		Mode: loadtest.Closed, Users: users, Duration: d,
+	})
+}
+
+func (b *benchEnv) newSale(ctx context.Context, id string, stock int64, shards int, limit int64) error {
+	_, err := b.st.App.Service.CreateSale(ctx, flashsale.NewSale{ID: id, Name: id, PriceCents: 1999, Currency: "USD",
+		StartsAt: b.now.Add(-time.Minute), EndsAt: b.now.Add(24 * time.Hour), Stock: stock, PerUserLimit: limit,
+		PaymentWindowSeconds: 600, Shards: shards})
+	return err
+}
+
+// warmUp runs DynamoDB Local's JIT and the connection pools in first: the
+// first seconds of a fresh JVM run far slower and would skew run 1.
+func (b *benchEnv) warmUp(ctx context.Context) error {
+	b.step("warming up")
+	if _, err := bench.Ceiling(ctx, b.st.DynamoDB, b.st.Settings.SalesTable, b.o.inFlight, 3*time.Second); err != nil {
+		return err
+	}
+	if err := b.newSale(ctx, "warm-up", flashsale.MaxStock, 8, 1_000_000); err != nil {
+		return err
+	}
+	_, err := b.load(ctx, b.st.URL, "warm-up", b.o.inFlight, 3*time.Second)
+	return err
+}
+
+// run is one repetition: the store's ceilings, accepted purchases, then the
+// sold-out path against the bare server.
+func (b *benchEnv) run(ctx context.Context, i int) (benchRun, error) {
+	var r benchRun
+	var err error
+	b.step("run %d/%d: store ceiling", i+1, b.o.runs)
+	if r.ceiling, err = bench.Ceiling(ctx, b.st.DynamoDB, b.st.Settings.SalesTable, b.o.inFlight, b.o.duration); err != nil {
+		return r, err
+	}
+	if r.txn, err = bench.TransactCeiling(ctx, b.st.DynamoDB, b.st.Settings.SalesTable, b.o.inFlight, b.o.duration/2); err != nil {
+		return r, err
+	}
+	b.step("run %d/%d: accepted purchases through the gateway", i+1, b.o.runs)
+	if err := b.purchases(ctx, i, &r); err != nil {
+		return r, err
+	}
+	b.step("run %d/%d: sold-out rejections vs a bare server", i+1, b.o.runs)
+	gone := fmt.Sprintf("gone-%d", i)
+	if err := b.newSale(ctx, gone, 1, 1, 1); err != nil {
+		return r, err
+	}
+	// Sell the unit, then let one loser discover the sell-out.
+	if _, err := b.load(ctx, b.st.URL, gone, 2, b.o.duration); err != nil {
+		return r, err
+	}
+	// Alternate which goes first, so drift on a shared machine is spread.
+	order := []func() error{func() error { return b.rejections(ctx, i, gone, &r) }, func() error { return b.bare(ctx, gone, &r) }}
+	if i%2 == 1 {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, m := range order {
+		if err := m(); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// purchases measures accepted purchases through the gateway, with plenty of
+// stock and no practical per-user limit: every request is a full purchase.
+func (b *benchEnv) purchases(ctx context.Context, i int, r *benchRun) error {
+	sale := fmt.Sprintf("buy-%d", i)
+	if err := b.newSale(ctx, sale, flashsale.MaxStock, 8, 1_000_000); err != nil {
+		return err
+	}
+	st0, q0 := b.storeCalls.Calls(), b.queueCalls.Calls()
+	dynamoPID := b.st.Emulators.PIDs()[0]
+	cpu0, self0 := processCPU(dynamoPID), processCPU(os.Getpid())
+	var buy loadtest.Result
+	err := profiled(b.profile, i == 0, func() (err error) {
+		buy, err = b.load(ctx, b.st.URL, sale, b.o.inFlight, b.o.duration)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.dynamoCPU, r.selfCPU = processCPU(dynamoPID)-cpu0, processCPU(os.Getpid())-self0
+	if buy.Status.Accepted == 0 {
+		return fmt.Errorf("no purchase accepted: %v", buy.Codes)
+	}
+	r.accepted = buy.AcceptedPerSecond
+	acc := buy.LatencyByClass[loadtest.Accepted]
+	r.acceptedP50, r.acceptedP99 = acc.P50Ms, acc.P99Ms
+	r.storePerAccepted = float64(b.storeCalls.Calls()-st0) / float64(buy.Status.Accepted)
+	r.queuePerAccepted = float64(b.queueCalls.Calls()-q0) / float64(buy.Status.Accepted)
+	return nil
+}
+
+// rejections measures the sold-out path through the gateway.
+func (b *benchEnv) rejections(ctx context.Context, i int, gone string, r *benchRun) error {
+	st0, q0 := b.storeCalls.Calls(), b.queueCalls.Calls()
+	var rej loadtest.Result
+	err := profiled(b.rejectProfile, i == 0, func() (err error) {
+		rej, err = b.load(ctx, b.st.URL, gone, b.o.rejectIn, b.o.duration)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if rej.Status.SoldOut == 0 {
+		return fmt.Errorf("sold-out path answered %v", rej.Codes)
+	}
+	r.rejected = float64(rej.Status.SoldOut) / rej.ElapsedSeconds
+	l := rej.LatencyByClass[loadtest.SoldOut]
+	r.rejectedP50, r.rejectedP99 = l.P50Ms, l.P99Ms
+	r.storePerRejected = float64(b.storeCalls.Calls()-st0) / float64(rej.Status.SoldOut)
+	r.queuePerRejected = float64(b.queueCalls.Calls()-q0) / float64(rej.Status.SoldOut)
+	return nil
+}
+
+// bare measures the bare 410 server under the same load.
+func (b *benchEnv) bare(ctx context.Context, gone string, r *benchRun) error {
+	res, err := b.load(ctx, b.bareURL, gone, b.o.rejectIn, b.o.duration)
+	if err != nil {
+		return err
+	}
+	r.bare = res.ThroughputPerSecond
+	r.bareP50, r.bareP99 = res.Latency.P50Ms, res.Latency.P99Ms
+	return nil
+}
+
+// profiled runs f, with a CPU profile written to path when on.
+func profiled(path string, on bool, f func() error) error {
+	if !on {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	return f()
+}
+
+func pprofTop(path string) string {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", path).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(pprof failed: %v)\n%s", err, out)
+	}
+	return string(out)
 }
 
 // processCPU is a process's user+system CPU seconds so far, from /proc.

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
 	"flashsale/shared/ops/loadtest"
 )
 
@@ -71,7 +72,7 @@ give --target, --tokens FILE (JWTs, one a line) and --api-key.`,
 	f.IntVar(&o.users, "users", 64, "closed model: concurrent users")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "stop sending after this long (0: only --requests bounds the run)")
 	f.Int64Var(&o.requests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
-	f.StringVar(&o.sale, "sale", demoSaleID, "sale to buy from (make dev seeds "+demoSaleID+")")
+	f.StringVar(&o.sale, "sale", devstack.DemoSaleID, "sale to buy from (make dev seeds "+devstack.DemoSaleID+")")
 	f.StringVar(&o.tokensFile, "tokens", "", "file of buyer JWTs, one a line, as `flashsale token --users N` prints")
 	f.StringVar(&o.prefix, "users-prefix", "buyer", "dev tokens: user id prefix")
 	f.IntVar(&o.tokenCount, "token-count", 1000, "dev tokens: how many users to mint tokens for")

@@ -13,16 +13,6 @@ const (
 	FunctionSettlement  = "settlement"
 )
 
-// functionNames is every function, in build order. TestFunctionNames checks
-// it against the folders under functions/.
-var functionNames = []string{
-	FunctionSaleInfo, FunctionReserve, FunctionOrders, FunctionAdmin, FunctionOrderWriter, FunctionSettlement,
-}
-
-// FunctionNames returns every function name, in build order: the stack
-// deploys each as a Lambda from AssetRoot/<name>/bootstrap.
-func FunctionNames() []string { return append([]string(nil), functionNames...) }
-
 // RouteKey names a route as "METHOD /resource", the resource in API Gateway's
 // template syntax: how API Gateway names a route, and the key of every
 // handler dispatch table.

@@ -1,6 +1,7 @@
-// Package devstack runs the local stack's moving parts that are not the app:
-// prerequisite checks, DynamoDB Local and the local SQS as child processes,
-// and the tables and queues from shared/schema.
+// Package devstack runs the local stack: prerequisite checks, DynamoDB Local
+// and the local SQS as child processes, the tables and queues from
+// shared/schema, and Stack, which assembles all of it with the app, the
+// gateway, the queue poller and the settlement schedule.
 package devstack
 
 import (

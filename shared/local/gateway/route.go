@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"flashsale/shared/apispec"
 )
@@ -28,6 +29,10 @@ type route struct {
 	handler  Handler
 	purchase bool // throttled by Limits.Purchase
 	resource *resource
+	// timeout bounds one handler call; timeoutErr is what API Gateway
+	// answers when it passes (see timeoutFor).
+	timeout    time.Duration
+	timeoutErr gatewayError
 }
 
 // router finds the resource for a request path. The route table has about ten
@@ -36,7 +41,14 @@ type router struct {
 	resources []*resource
 }
 
-func newRouter(routes []apispec.Route, handlers map[string]Handler) *router {
+func newRouter(routes []apispec.Route, handlers map[string]Handler, functions []apispec.Function, integration time.Duration) *router {
+	if integration <= 0 {
+		integration = apispec.IntegrationTimeout
+	}
+	timeouts := map[string]time.Duration{}
+	for _, f := range functions {
+		timeouts[f.Name] = f.Timeout
+	}
 	byPath := map[string]*resource{}
 	var rs []*resource
 	for _, spec := range routes {
@@ -50,12 +62,14 @@ func newRouter(routes []apispec.Route, handlers map[string]Handler) *router {
 			byPath[spec.Path] = res
 			rs = append(rs, res)
 		}
-		res.methods[spec.Method] = &route{
+		rt := &route{
 			Route:    spec,
 			handler:  h,
 			purchase: spec.Key() == apispec.PurchaseRoute,
 			resource: res,
 		}
+		rt.timeout, rt.timeoutErr = timeoutFor(timeouts[spec.Function], integration)
+		res.methods[spec.Method] = rt
 	}
 	// API Gateway prefers a literal segment to a {param} at the same depth:
 	// /sales/new beats /sales/{saleId}. Sorting that way lets the first match win.
@@ -72,6 +86,21 @@ func newRouter(routes []apispec.Route, handlers map[string]Handler) *router {
 		return len(a.segs) - len(b.segs)
 	})
 	return &router{resources: rs}
+}
+
+// timeoutFor returns how long a call to a function with the given timeout
+// may take behind a REST API integration with the given timeout, and what
+// the client then gets. A function whose timeout is shorter than the
+// integration's (10 s against 29 s for the API functions) is stopped by
+// Lambda first: Lambda reports a function error, and the proxy integration
+// answers any function error 502 "Internal server error". Otherwise (admin's
+// 29 s) API Gateway stops waiting first and answers 504 "Endpoint request
+// timed out" itself. Zero (no declared timeout) means the integration's.
+func timeoutFor(function, integration time.Duration) (time.Duration, gatewayError) {
+	if function > 0 && function < integration {
+		return function, errLambda
+	}
+	return integration, errTimeout
 }
 
 func parseTemplate(path string) []segment {

@@ -1,5 +1,6 @@
 // Package testenv gives integration tests fresh tables and queues on the
-// local emulators. `make test` starts the emulators and sets the endpoints;
+// local emulators (Require), or a whole local stack on them (StackConfig,
+// OpenStack). `make test` starts the emulators and sets the endpoints;
 // plain `go test` skips these tests with a note on how to run them.
 package testenv
 
@@ -70,14 +71,7 @@ var reachable = sync.OnceValue(func() error {
 // FLASHSALE_REQUIRE_EMULATORS=1 (as `make test` sets).
 func Require(tb testing.TB) Env {
 	tb.Helper()
-	if err := reachable(); err != nil {
-		msg := "emulators not reachable (" + err.Error() + "): run `make test`, or start them with " +
-			"`go run ./cmd/flashsale emulators` and set " + EnvDynamoDB + " and " + EnvSQS + " to the URLs it prints"
-		if os.Getenv(EnvRequireEmulators) == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
+	requireReachable(tb)
 	dynEndpoint, sqsEndpoint := Endpoints()
 	s := awsclient.Settings{DynamoDBEndpoint: dynEndpoint, SQSEndpoint: sqsEndpoint}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -100,6 +94,20 @@ func Require(tb testing.TB) Env {
 		}
 	})
 	return Env{Settings: r.Settings, DLQURL: r.DLQURL, Config: cfg, DynamoDB: dyn, SQS: sq}
+}
+
+// requireReachable skips the test when the emulators do not answer, or
+// fails it when FLASHSALE_REQUIRE_EMULATORS=1 (as `make test` sets).
+func requireReachable(tb testing.TB) {
+	tb.Helper()
+	if err := reachable(); err != nil {
+		msg := "emulators not reachable (" + err.Error() + "): run `make test`, or start them with " +
+			"`go run ./cmd/flashsale emulators` and set " + EnvDynamoDB + " and " + EnvSQS + " to the URLs it prints"
+		if os.Getenv(EnvRequireEmulators) == "1" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
 }
 
 // Prefix returns a random name prefix such as "t3f9a0c1d-". Queue names stay

@@ -1,0 +1,57 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"flashsale/shared/app"
+	"flashsale/shared/flashsale"
+)
+
+// settleEvery runs settlement on every tick, as the deployed EventBridge
+// schedule does; failures are logged and the next tick retries.
+func settleEvery(ctx context.Context, every time.Duration, settle func(context.Context) error, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		if err := settle(ctx); err != nil && ctx.Err() == nil {
+			log.Error("scheduled settlement failed", "err", err)
+			continue
+		}
+		log.Debug("scheduled settlement done", "took", since(start))
+	}
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+// DemoSaleID is the sale SeedDemo creates.
+const DemoSaleID = "demo"
+
+// DemoSale is an open sale: started a minute before now, ends a day after.
+func DemoSale(now time.Time) flashsale.NewSale {
+	return flashsale.NewSale{
+		ID: DemoSaleID, Name: "Demo drop", PriceCents: 1999, Currency: "USD",
+		StartsAt: now.Add(-time.Minute).UTC().Truncate(time.Second), EndsAt: now.Add(24 * time.Hour).UTC().Truncate(time.Second),
+		Stock: 1000, PerUserLimit: 2, PaymentWindowSeconds: 600, Shards: 4,
+	}
+}
+
+// SeedDemo creates the demo sale through the app's service, before the
+// gateway opens (so the first 200 already shows it). A sale that exists
+// already survives from a persisted --data folder, which is fine.
+func SeedDemo(ctx context.Context, a *app.App) error {
+	_, err := a.Service.CreateSale(ctx, DemoSale(time.Now()))
+	if err != nil && !errors.Is(err, flashsale.ErrSaleExists) {
+		return fmt.Errorf("seed demo sale: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/app"
+	"flashsale/shared/awsclient"
+	"flashsale/shared/dynamostore"
+	"flashsale/shared/flashsale"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/gateway"
+	"flashsale/shared/local/poller"
+	"flashsale/shared/sqsqueue"
+)
+
+// Config says how to assemble a local stack. Only StateDir is required.
+type Config struct {
+	// Root is the repository root, whose node_modules holds the emulators;
+	// default: FindRoot(".").
+	Root string
+	// StateDir holds the dev keys (devauth), the emulators' logs/,
+	// metrics.log and, while the stack runs, stack.json.
+	StateDir string
+	// Addr is where the gateway listens; default 127.0.0.1:0 (a free port).
+	Addr string
+
+	// DynamoDBEndpoint and SQSEndpoint reuse emulators that already run
+	// (tests set both). When they are empty, Open starts its own on
+	// DynamoDBPort and SQSPort (0: a free port) and stops them on Close.
+	DynamoDBEndpoint, SQSEndpoint string
+	DynamoDBPort, SQSPort         int
+	// DataDir makes a started DynamoDB Local keep its tables there.
+	DataDir string
+	// Prefix names the tables and queues; default DevPrefix.
+	Prefix string
+	// MaxAttempts bounds the SDK's attempts per call; 0 keeps
+	// CreateResources' default.
+	MaxAttempts int
+	// DynamoDBOptions and SQSOptions adjust the app's clients, e.g. to count
+	// calls with an HTTP transport.
+	DynamoDBOptions []func(*dynamodb.Options)
+	SQSOptions      []func(*sqs.Options)
+
+	// Limits are the gateway's throttles: apispec.LimitsFor("dev") as
+	// deployed, or the zero Limits for none at all.
+	Limits apispec.Limits
+	// Stage goes into requestContext.stage; default "local".
+	Stage string
+	// SettleEvery is the settlement schedule's period; default
+	// apispec.SettlementEvery.
+	SettleEvery time.Duration
+	// Grace is how long a purchase's hold may stay pending before settlement
+	// presumes its request dead and reclaims its units; 0 keeps the
+	// service's default (2 minutes). The crash test shortens it.
+	Grace time.Duration
+	// NoBackground leaves out the queue poller and the settlement schedule,
+	// for measuring the purchase path alone (deployed, the order writer runs
+	// on its own Lambda capacity, not beside the gateway).
+	NoBackground bool
+	// Seed runs after the app is built and before the gateway answers
+	// anything but 503, e.g. SeedDemo.
+	Seed func(context.Context, *app.App) error
+
+	// Logger receives the stack's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// LogRequests logs one line per request at Info rather than Debug.
+	LogRequests bool
+}
+
+// Stack is a running local stack: emulators, tables and queues, the app,
+// the gateway, the queue poller and the settlement schedule. `flashsale
+// dev`, `bench`, `demo` and the end-to-end tests all run this one type.
+type Stack struct {
+	// URL is the gateway's base URL, e.g. http://127.0.0.1:3000.
+	URL string
+	// Settings point at the emulators and name the tables and queue.
+	Settings awsclient.Settings
+	// Resources are the tables and queues Open created (or found).
+	Resources Resources
+	Issuer    *devauth.Issuer
+	App       *app.App
+	Gateway   *gateway.Gateway
+	// Emulators are the child processes Open started; nil when reused.
+	Emulators *Emulators
+	// AWS, DynamoDB and SQS are plain clients for the emulators, without
+	// Config's options (e.g. for raw measurements or cleanup).
+	AWS       aws.Config
+	DynamoDB  *dynamodb.Client
+	SQS       *sqs.Client
+	StartedAt time.Time
+
+	cfg       Config
+	log       *slog.Logger
+	gate      *gateway.Gate
+	stopServe context.CancelFunc
+	served    chan struct{} // closed when the gate's Serve returned
+	serveErr  error         // what it returned
+	stopBG    context.CancelFunc
+	bg        sync.WaitGroup
+	metrics   *os.File
+	wroteInfo bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open brings a stack up and returns once it is ready: the gateway listens
+// from the start but answers 503 until the tables exist and Seed has run.
+// On error it tears down whatever it started.
+func Open(ctx context.Context, c Config) (*Stack, error) {
+	s := &Stack{cfg: c, log: c.Logger, StartedAt: time.Now()}
+	if err := s.defaults(); err != nil {
+		return nil, err
+	}
+	if err := s.open(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
+}
+
+func (s *Stack) open(ctx context.Context) error {
+	// The port first: a busy port fails before the emulators take seconds.
+	if err := s.listen(); err != nil {
+		return err
+	}
+	if err := s.startEmulators(ctx); err != nil {
+		return err
+	}
+	if err := s.createResources(ctx); err != nil {
+		return err
+	}
+	if err := s.buildApp(ctx); err != nil {
+		return err
+	}
+	s.startBackground()
+	if s.cfg.Seed != nil {
+		if err := s.cfg.Seed(ctx, s.App); err != nil {
+			return err
+		}
+	}
+	s.gate.Open(s.Gateway)
+	// stack.json last, so a tool that finds it finds a ready stack.
+	if err := WriteStackInfo(s.cfg.StateDir, s.Info()); err != nil {
+		return err
+	}
+	s.wroteInfo = true
+	return nil
+}
+
+func (s *Stack) defaults() error {
+	c := &s.cfg
+	if c.StateDir == "" {
+		return errors.New("devstack: Config.StateDir is required")
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if c.Root == "" {
+		root, err := FindRoot(".")
+		if err != nil {
+			return err
+		}
+		c.Root = root
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.Prefix == "" {
+		c.Prefix = DevPrefix
+	}
+	if c.SettleEvery <= 0 {
+		c.SettleEvery = apispec.SettlementEvery
+	}
+	if (c.DynamoDBEndpoint == "") != (c.SQSEndpoint == "") {
+		return errors.New("devstack: give both emulator endpoints or neither")
+	}
+	return os.MkdirAll(c.StateDir, 0o700)
+}
+
+// listen claims the gateway's address and serves the closed gate on it.
+func (s *Stack) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	_, port, _ := net.SplitHostPort(s.cfg.Addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("port %s is busy, so the gateway cannot listen there: stop whatever uses it or pick another port with --port", port)
+	}
+	if err != nil {
+		return fmt.Errorf("gateway port %s (change it with --port): %w", port, err)
+	}
+	s.URL = "http://" + ln.Addr().String()
+	s.gate = gateway.NewGate(s.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopServe, s.served = cancel, make(chan struct{})
+	go func() {
+		s.serveErr = s.gate.Serve(ctx, ln)
+		close(s.served)
+	}()
+	return nil
+}
+
+func (s *Stack) startEmulators(ctx context.Context) error {
+	c := s.cfg
+	if c.DynamoDBEndpoint != "" {
+		s.Settings = awsclient.Settings{DynamoDBEndpoint: c.DynamoDBEndpoint, SQSEndpoint: c.SQSEndpoint}
+		return nil
+	}
+	var err error
+	for _, p := range []*int{&c.DynamoDBPort, &c.SQSPort} {
+		if *p == 0 {
+			if *p, err = FreePort(); err != nil {
+				return err
+			}
+		}
+	}
+	logs := filepath.Join(c.StateDir, "logs")
+	s.Emulators, err = StartEmulators(ctx, EmulatorConfig{
+		Root: c.Root, DynamoDBPort: c.DynamoDBPort, SQSPort: c.SQSPort, DataDir: c.DataDir, LogDir: logs, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("emulators ready", "dynamodb", s.Emulators.DynamoDBEndpoint, "sqs", s.Emulators.SQSEndpoint,
+		"logs", logs, "after", since(s.StartedAt))
+	s.Settings = s.Emulators.Settings()
+	return nil
+}
+
+func (s *Stack) createResources(ctx context.Context) (err error) {
+	base := s.Settings
+	base.MaxAttempts = s.cfg.MaxAttempts
+	if s.AWS, err = awsclient.LoadConfig(ctx, base); err != nil {
+		return err
+	}
+	s.DynamoDB, s.SQS = awsclient.DynamoDB(s.AWS, base), awsclient.SQS(s.AWS, base)
+	if s.Resources, err = CreateResources(ctx, s.DynamoDB, s.SQS, s.cfg.Prefix); err != nil {
+		return err
+	}
+	s.Settings = s.Resources.Settings
+	if s.cfg.MaxAttempts > 0 {
+		s.Settings.MaxAttempts = s.cfg.MaxAttempts
+	}
+	s.log.Info("tables and queues ready", "sales", s.Settings.SalesTable, "orders", s.Settings.OrdersTable,
+		"queue", s.Settings.OrdersQueueURL, "dlq", s.Resources.DLQURL)
+	return nil
+}
+
+// buildApp builds the app on the emulators and the gateway in front of it.
+func (s *Stack) buildApp(ctx context.Context) (err error) {
+	c := s.cfg
+	if s.Issuer, err = devauth.LoadOrCreate(c.StateDir); err != nil {
+		return err
+	}
+	// Settlement metrics (EMF JSON lines, what CloudWatch would ingest) go
+	// to a file, so the terminal stays readable.
+	path := filepath.Join(c.StateDir, "metrics.log")
+	if s.metrics, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		return fmt.Errorf("open metrics log: %w", err)
+	}
+	store := dynamostore.New(awsclient.DynamoDB(s.AWS, s.Settings, c.DynamoDBOptions...), s.Settings.SalesTable, s.Settings.OrdersTable)
+	queue := sqsqueue.New(awsclient.SQS(s.AWS, s.Settings, c.SQSOptions...), s.Settings.OrdersQueueURL, s.Settings.FIFOGroups)
+	var service []flashsale.Option
+	if c.Grace > 0 {
+		service = append(service, flashsale.WithStaleAfter(c.Grace))
+	}
+	s.App = app.Build(store, queue, app.Options{WebhookSecret: s.Issuer.WebhookSecret(), Logger: s.log, Metrics: s.metrics, Service: service})
+	if !c.NoBackground {
+		s.log.Info("settlement metrics go to a file", "path", path, "every", c.SettleEvery)
+	}
+	s.Gateway, err = gateway.New(gateway.Config{
+		Routes: apispec.Routes, Handlers: s.App.Handlers, Functions: apispec.Functions,
+		Verifier: s.Issuer.Verifier(), Limits: c.Limits, APIKeys: []string{s.Issuer.APIKey()},
+		Stage: c.Stage, Logger: s.log, LogRequests: c.LogRequests,
+	})
+	if err != nil {
+		return fmt.Errorf("build gateway: %w", err)
+	}
+	return nil
+}
+
+// startBackground runs the poller and the schedule on a context of their
+// own, so they stop after the gateway has drained, not at the first Ctrl-C.
+func (s *Stack) startBackground() {
+	if s.cfg.NoBackground {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopBG = cancel
+	p := poller.New(poller.Config{
+		Client: awsclient.SQS(s.AWS, s.Settings), QueueURL: s.Settings.OrdersQueueURL,
+		Handler: s.App.OrderWriter, BatchSize: poller.MaxBatchSize, Logger: s.log,
+	})
+	s.bg.Go(func() {
+		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("poller stopped", "err", err)
+		}
+	})
+	// Each run gets the settlement function's timeout, as its Lambda would.
+	fn, err := apispec.FunctionNamed(apispec.FunctionSettlement)
+	if err != nil {
+		panic(err) // apispec declares every function; a test checks it
+	}
+	settle := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, fn.Timeout)
+		defer cancel()
+		return s.App.Settle(ctx)
+	}
+	s.bg.Go(func() { settleEvery(ctx, s.cfg.SettleEvery, settle, s.log) })
+}
+
+// Info describes the stack for stack.json.
+func (s *Stack) Info() StackInfo {
+	return StackInfo{GatewayURL: s.URL, Settings: s.Settings, DLQURL: s.Resources.DLQURL, PID: os.Getpid(), StartedAt: s.StartedAt.UTC()}
+}
+
+// Wait blocks until ctx is done (nil) or the gateway stops serving on its
+// own (its error). Close still has to be called.
+func (s *Stack) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.served:
+		return fmt.Errorf("gateway stopped: %w", s.serveErr)
+	}
+}
+
+// Close takes the stack down in reverse: the gateway drains requests in
+// flight (up to gateway.ShutdownGrace), the poller and the schedule stop,
+// stack.json goes, and the emulators Open started stop, leaving no child
+// process. It is safe to call more than once.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Stack) close() error {
+	var errs []error
+	if s.stopServe != nil {
+		s.log.Info("stopping gateway")
+		s.stopServe()
+		<-s.served
+		errs = append(errs, s.serveErr)
+	}
+	if s.stopBG != nil {
+		s.log.Info("stopping poller and settlement schedule")
+		s.stopBG()
+		s.bg.Wait()
+	}
+	if s.wroteInfo {
+		errs = append(errs, RemoveStackInfo(s.cfg.StateDir))
+	}
+	if s.metrics != nil {
+		errs = append(errs, s.metrics.Close())
+	}
+	if s.Emulators != nil {
+		s.log.Info("stopping emulators")
+		errs = append(errs, s.Emulators.Stop())
+	}
+	return errors.Join(errs...)
+}

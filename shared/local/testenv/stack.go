@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"flashsale/shared/local/devstack"
+)
+
+// StackConfig returns a devstack.Config for a whole local stack on the test
+// emulators: their endpoints, a fresh name prefix, a state folder of the
+// test's own, and warnings logged to the test's output. The gateway listens
+// on a free port unless the caller sets Addr. It skips or fails the test as
+// Require does when the emulators do not answer.
+func StackConfig(tb testing.TB) devstack.Config {
+	tb.Helper()
+	requireReachable(tb)
+	dyn, sq := Endpoints()
+	return devstack.Config{
+		StateDir:         tb.TempDir(),
+		DynamoDBEndpoint: dyn,
+		SQSEndpoint:      sq,
+		Prefix:           Prefix(),
+		Logger:           slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// OpenStack opens the stack cfg describes (normally from StackConfig) and,
+// when the test ends, closes it and deletes its tables and queues.
+func OpenStack(tb testing.TB, cfg devstack.Config) *devstack.Stack {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 2*time.Minute)
+	defer cancel()
+	st, err := devstack.Open(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("open the local stack: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			tb.Errorf("close the local stack: %v", err)
+		}
+		// Not tb.Context(): it is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := devstack.DeleteResources(ctx, st.DynamoDB, st.SQS, st.Resources); err != nil {
+			tb.Errorf("delete test resources: %v", err)
+		}
+	})
+	return st
+}
