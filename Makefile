@@ -29,7 +29,7 @@ ARGS ?=
 # tool out of node_modules), so it marks a complete install.
 NPM_STAMP := node_modules/go.mod
 
-.PHONY: help dev test build synth deploy bench demo invoke lint clean FORCE
+.PHONY: help dev test build synth deploy bench soak demo invoke lint clean FORCE
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ deploy: $(NPM_STAMP) build ## deploy the stack to the AWS account in your enviro
 
 bench: $(NPM_STAMP) build ## run the benchmark suite and rewrite docs/BENCHMARKS.md (about 3 minutes)
 	$(GO) run ./cmd/flashsale bench $(ARGS)
+
+soak: $(NPM_STAMP) ## 10 minutes of mixed traffic on a local stack; fails if RSS or goroutines keep growing; writes its section of docs/BENCHMARKS.md
+	$(GO) run ./cmd/flashsale soak $(ARGS)
 
 demo: $(NPM_STAMP) ## play a whole flash sale on the local stack (starts one if none runs) and check the invariants
 	$(GO) run ./cmd/flashsale demo $(ARGS)

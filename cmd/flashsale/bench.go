@@ -133,6 +133,12 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(root, path)
 	}
+	// The soak section is `make soak`'s, a run of its own: keep it.
+	if old, err := os.ReadFile(path); err == nil {
+		if soak := soakSectionOf(old); soak != "" {
+			doc = withSoakSection(doc, soak)
+		}
+	}
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		return err
 	}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
+	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/devstack"
+	"flashsale/shared/ops/soak"
+)
+
+func init() { rootCmd.AddCommand(newSoakCmd()) }
+
+type soakOptions struct {
+	duration time.Duration
+	every    time.Duration
+	rate     float64
+	buyers   int
+	out      string
+}
+
+func newSoakCmd() *cobra.Command {
+	var o soakOptions
+	cmd := &cobra.Command{
+		Use:   "soak",
+		Short: "Run mixed traffic for a long while and fail if memory or goroutines keep growing",
+		Long: `soak opens its own local stack in this process (emulators on free ports, the
+dev stage's limits), then plays mixed traffic for --duration: buyers, replays
+of their Idempotency-Keys, payments, cancels, my-orders look-ups, sale reads
+and a settlement run every 30 s. Every --every it samples this process's RSS
+and goroutines (the gateway, the handlers, the poller and the schedule, plus
+the load generator's fixed pool of workers). It fails if either keeps growing
+after the first quarter (warm-up), writes its figures into --out between
+soak markers, and settles the sale once more at the end to check the books.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSoak(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the traffic runs")
+	f.DurationVar(&o.every, "every", 10*time.Second, "how often RSS and goroutines are sampled")
+	f.Float64Var(&o.rate, "rate", 150, "requests per second, all kinds together")
+	f.IntVar(&o.buyers, "buyers", 500, "distinct buyers")
+	f.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "file whose soak section is rewritten; empty for none")
+	return cmd
+}
+
+func runSoak(ctx context.Context, o soakOptions, stdout io.Writer) error {
+	if o.duration < 8*o.every || o.rate <= 0 || o.buyers < 1 {
+		return errors.New("soak: need a duration of at least 8 samples, a rate > 0 and buyers ≥ 1")
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
+	st, cfg, closeStack, err := soakStack(ctx, o, say)
+	if err != nil {
+		return err
+	}
+	defer closeStack()
+	say("soak: %s of mixed traffic at %.0f req/s, a sample every %s", o.duration, o.rate, o.every)
+	start := time.Now()
+	cfg.OnSample = func(s soak.Sample, c soak.Counts) {
+		var sent int64
+		for _, n := range c.ByKind {
+			sent += n
+		}
+		say("  %6s  rss %6.1f MiB  goroutines %5d  requests %7d  no answer %d",
+			s.At, float64(s.RSSBytes)/(1<<20), s.Goroutines, sent, c.Failed)
+	}
+	res, err := soak.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rep, err := st.App.Service.Settle(ctx, cfg.SaleID)
+	if err != nil {
+		return fmt.Errorf("final settlement: %w", err)
+	}
+	doc := soakDoc(o, res, rep, time.Since(start))
+	say("\n%s", doc)
+	if o.out != "" {
+		if err := writeSoakSection(o.out, doc); err != nil {
+			return err
+		}
+		say("wrote the soak section of %s", o.out)
+	}
+	if res.RSS.Growing || res.Goroutines.Growing || !rep.Balanced {
+		return fmt.Errorf("soak failed: rss growing=%v, goroutines growing=%v, books balanced=%v", res.RSS.Growing, res.Goroutines.Growing, rep.Balanced)
+	}
+	return nil
+}
+
+// soakStack opens the stack, creates the soak sale and mints the buyers.
+func soakStack(ctx context.Context, o soakOptions, say func(string, ...any)) (*devstack.Stack, soak.Config, func(), error) {
+	state, err := os.MkdirTemp("", "flashsale-soak-")
+	if err != nil {
+		return nil, soak.Config{}, nil, err
+	}
+	logFile, err := os.Create(filepath.Join(state, "stack.log"))
+	if err != nil {
+		return nil, soak.Config{}, nil, err
+	}
+	limits, err := apispec.LimitsFor("dev")
+	if err != nil {
+		return nil, soak.Config{}, nil, err
+	}
+	say("starting the local stack (log: %s)...", logFile.Name())
+	st, err := devstack.Open(ctx, devstack.Config{StateDir: state, Limits: limits, Logger: slog.New(slog.NewTextHandler(logFile, nil))})
+	if err != nil {
+		logFile.Close()
+		return nil, soak.Config{}, nil, fmt.Errorf("start the local stack (log: %s): %w", logFile.Name(), err)
+	}
+	closeStack := func() { st.Close(); logFile.Close(); os.RemoveAll(state) }
+	now := time.Now().UTC()
+	// Payment window of a minute, so orders expire and come back on sale
+	// throughout the run, and settlement has work on every pass.
+	if _, err := st.App.Service.CreateSale(ctx, flashsale.NewSale{ID: "soak", Name: "Soak", PriceCents: 999, Currency: "USD",
+		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(o.duration + time.Hour), Stock: flashsale.MaxStock,
+		PerUserLimit: 1000, PaymentWindowSeconds: 60, Shards: 8}); err != nil {
+		closeStack()
+		return nil, soak.Config{}, nil, err
+	}
+	buyers, err := mintCrowd(st.Issuer, "soaker-", o.buyers)
+	if err != nil {
+		closeStack()
+		return nil, soak.Config{}, nil, err
+	}
+	admin, err := st.Issuer.Token(devauth.TokenRequest{UserID: "soak-ops", Groups: []string{apispec.GroupAdmin}, TTL: o.duration + time.Hour})
+	if err != nil {
+		closeStack()
+		return nil, soak.Config{}, nil, err
+	}
+	cfg := soak.Config{Target: st.URL, SaleID: "soak", Buyers: buyers, APIKey: st.Issuer.APIKey(), Admin: admin,
+		WebhookSecret: []byte(st.Issuer.WebhookSecret()), Duration: o.duration, Every: o.every, Rate: o.rate,
+		Sample: sampleSelf}
+	return st, cfg, closeStack, nil
+}
+
+// sampleSelf reads this process's resident set (VmRSS in /proc) and
+// goroutine count.
+func sampleSelf() (soak.Sample, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return soak.Sample{}, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return soak.Sample{}, fmt.Errorf("VmRSS %q: %w", rest, err)
+			}
+			return soak.Sample{RSSBytes: kb << 10, Goroutines: runtime.NumGoroutine()}, nil
+		}
+	}
+	return soak.Sample{}, errors.New("no VmRSS in /proc/self/status")
+}
+
+// soakDoc is the soak section of docs/BENCHMARKS.md.
+func soakDoc(o soakOptions, res soak.Result, rep flashsale.Report, took time.Duration) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("## Soak\n\n")
+	w("Written by `make soak` (`go run ./cmd/flashsale soak --duration %s --every %s --rate %.0f --buyers %d`) on %s, in %s. Machine: %s.\n\n",
+		o.duration, o.every, o.rate, o.buyers, time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second), machine())
+	w("One process runs the local stack (gateway, handlers, poller, settlement schedule) and the load generator's fixed pool of workers; DynamoDB Local and the local SQS run beside it. ")
+	w("The traffic mixes buyers (45%%), Idempotency-Key replays (10%%), payments (15%%), cancels (10%%), my-orders (10%%) and sale reads (10%%), with a settlement run every 30 s; orders have a one-minute payment window, so expiries and restocks go on throughout.\n\n")
+	kinds := make([]string, 0, len(res.Counts.ByKind))
+	for k := range res.Counts.ByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	w("| requests by kind | ")
+	for _, k := range kinds {
+		w("%s %d · ", k, res.Counts.ByKind[k])
+	}
+	w("no answer %d |\n|---|\n", res.Counts.Failed)
+	codes := make([]int, 0, len(res.Counts.ByStatus))
+	for c := range res.Counts.ByStatus {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	w("| answers by status | ")
+	for _, c := range codes {
+		w("%d: %d · ", c, res.Counts.ByStatus[c])
+	}
+	w("|\n\n")
+	w("| verdict | |\n|---|---|\n")
+	w("| RSS | %s: %s |\n", growingWord(res.RSS.Growing), res.RSS.Reason)
+	w("| goroutines | %s: %s |\n", growingWord(res.Goroutines.Growing), res.Goroutines.Reason)
+	u := rep.Units
+	w("| books after a final settlement | balanced %v: available %d + reserved %d + paid %d + in limbo %d = loaded %d; restocked %d = expired %d + cancelled %d |\n\n",
+		rep.Balanced, u.Available, u.Reserved, u.Paid, u.InLimbo, u.Loaded, u.Restocked, u.Expired, u.Cancelled)
+	w("The first quarter of the samples is warm-up; the rest is cut in halves, and a series fails when the second half's median exceeds the first's by more than 25%% + 16 MiB (RSS) or 20%% + 20 (goroutines).\n\n")
+	w("| at | RSS (MiB) | goroutines |\n|---|---|---|\n")
+	for _, s := range res.Samples {
+		w("| %s | %.1f | %d |\n", s.At, float64(s.RSSBytes)/(1<<20), s.Goroutines)
+	}
+	return b.String()
+}
+
+func growingWord(growing bool) string {
+	if growing {
+		return "**keeps growing**"
+	}
+	return "**level**"
+}
+
+// Markers around the soak section, which `make bench` keeps when it
+// rewrites the rest of the file.
+const (
+	soakBegin = "<!-- soak:begin -->"
+	soakEnd   = "<!-- soak:end -->"
+)
+
+// writeSoakSection replaces the soak section of path (or appends one).
+func writeSoakSection(path, doc string) error {
+	if !filepath.IsAbs(path) {
+		root, err := devstack.FindRoot(".")
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(root, path)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	section := soakBegin + "\n" + doc + soakEnd + "\n"
+	return os.WriteFile(path, []byte(withSoakSection(string(old), section)), 0o644)
+}
+
+// withSoakSection puts section in place of the markers' section of doc, or
+// at its end.
+func withSoakSection(doc, section string) string {
+	if i := strings.Index(doc, soakBegin); i >= 0 {
+		if j := strings.Index(doc[i:], soakEnd); j >= 0 {
+			end := i + j + len(soakEnd)
+			if end < len(doc) && doc[end] == '\n' {
+				end++
+			}
+			return doc[:i] + section + doc[end:]
+		}
+	}
+	if doc != "" && !strings.HasSuffix(doc, "\n\n") {
+		doc = strings.TrimRight(doc, "\n") + "\n\n"
+	}
+	return doc + section
+}
+
+// soakSectionOf returns the soak section of doc, markers included, or "".
+func soakSectionOf(doc []byte) string {
+	i := bytes.Index(doc, []byte(soakBegin))
+	if i < 0 {
+		return ""
+	}
+	j := bytes.Index(doc[i:], []byte(soakEnd))
+	if j < 0 {
+		return ""
+	}
+	return string(doc[i:i+j+len(soakEnd)]) + "\n"
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWithSoakSection(t *testing.T) {
+	section := soakBegin + "\n## Soak\nnew\n" + soakEnd + "\n"
+	tests := []struct{ name, doc, want string }{
+		{"empty file", "", section},
+		{"appended after the bench", "# Benchmarks\n\nfigures\n", "# Benchmarks\n\nfigures\n\n" + section},
+		{"replaced in place", "# B\n\n" + soakBegin + "\nold\n" + soakEnd + "\n\n## After\n", "# B\n\n" + section + "\n## After\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withSoakSection(tc.doc, section); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// A rewritten bench keeps the section it read.
+	kept := soakSectionOf([]byte("# old bench\n" + section + "tail"))
+	if kept != section {
+		t.Fatalf("soakSectionOf = %q, want %q", kept, section)
+	}
+	if got := withSoakSection("# new bench\n", kept); !strings.HasSuffix(got, section) || !strings.HasPrefix(got, "# new bench") {
+		t.Errorf("bench rewrite = %q, want the new bench then the kept soak section", got)
+	}
+}
+
+func TestSampleSelf(t *testing.T) {
+	s, err := sampleSelf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSSBytes < 1<<20 || s.Goroutines < 1 {
+		t.Errorf("sample %+v, want a resident set of at least 1 MiB and a goroutine", s)
+	}
+}
