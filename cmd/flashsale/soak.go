@@ -181,23 +181,24 @@ func soakDoc(o soakOptions, res soak.Result, rep flashsale.Report, took time.Dur
 		kinds = append(kinds, k)
 	}
 	sort.Strings(kinds)
-	w("| requests by kind | ")
+	parts := make([]string, 0, len(kinds)+1)
 	for _, k := range kinds {
-		w("%s %d · ", k, res.Counts.ByKind[k])
+		parts = append(parts, fmt.Sprintf("%s %d", k, res.Counts.ByKind[k]))
 	}
-	w("no answer %d |\n|---|\n", res.Counts.Failed)
+	parts = append(parts, fmt.Sprintf("no answer %d", res.Counts.Failed))
+	w("| | |\n|---|---|\n")
+	w("| requests by kind | %s |\n", strings.Join(parts, " · "))
 	codes := make([]int, 0, len(res.Counts.ByStatus))
 	for c := range res.Counts.ByStatus {
 		codes = append(codes, c)
 	}
 	sort.Ints(codes)
-	w("| answers by status | ")
+	parts = parts[:0]
 	for _, c := range codes {
-		w("%d: %d · ", c, res.Counts.ByStatus[c])
+		parts = append(parts, fmt.Sprintf("%d: %d", c, res.Counts.ByStatus[c]))
 	}
-	w("|\n\n")
-	w("| verdict | |\n|---|---|\n")
-	w("| RSS | %s: %s |\n", growingWord(res.RSS.Growing), res.RSS.Reason)
+	w("| answers by status | %s |\n", strings.Join(parts, " · "))
+	w("| RSS (MiB) | %s: %s |\n", growingWord(res.RSS.Growing), res.RSS.Reason)
 	w("| goroutines | %s: %s |\n", growingWord(res.Goroutines.Growing), res.Goroutines.Reason)
 	u := rep.Units
 	w("| books after a final settlement | balanced %v: available %d + reserved %d + paid %d + in limbo %d = loaded %d; restocked %d = expired %d + cancelled %d |\n\n",

@@ -99,9 +99,9 @@ func Growing(xs []float64, relTol, absTol float64) Verdict {
 	first, second := median(steady[:half]), median(steady[half:])
 	limit := first*(1+relTol) + absTol
 	if second > limit {
-		return Verdict{Growing: true, Reason: fmt.Sprintf("median rose from %.0f to %.0f, over the %.0f allowed", first, second, limit)}
+		return Verdict{Growing: true, Reason: fmt.Sprintf("median rose from %.1f to %.1f, over the %.1f allowed", first, second, limit)}
 	}
-	return Verdict{Reason: fmt.Sprintf("median %.0f then %.0f, within %.0f", first, second, limit)}
+	return Verdict{Reason: fmt.Sprintf("median %.1f then %.1f, within %.1f", first, second, limit)}
 }
 
 func median(xs []float64) float64 {
@@ -113,10 +113,11 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// Tolerances for Run's verdicts: RSS may drift 25% plus 16 MiB (the Go heap
-// breathes with GC cycles), goroutines 20% plus 20 (connections come and go).
+// Tolerances for Run's verdicts: RSS (in MiB) may drift 25% plus 16 MiB
+// (the Go heap breathes with GC cycles), goroutines 20% plus 20
+// (connections come and go).
 const (
-	rssRelTol, rssAbsTol = 0.25, 16 << 20
+	rssRelTol, rssAbsTol = 0.25, 16
 	grRelTol, grAbsTol   = 0.20, 20
 )
 
@@ -183,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Counts = p.counts.snapshot()
 	rss, gr := make([]float64, len(res.Samples)), make([]float64, len(res.Samples))
 	for i, s := range res.Samples {
-		rss[i], gr[i] = float64(s.RSSBytes), float64(s.Goroutines)
+		rss[i], gr[i] = float64(s.RSSBytes)/(1<<20), float64(s.Goroutines) // RSS in MiB, as the verdict says it
 	}
 	res.RSS = Growing(rss, rssRelTol, rssAbsTol)
 	res.Goroutines = Growing(gr, grRelTol, grAbsTol)

@@ -20,7 +20,6 @@ import (
 )
 
 func TestGrowing(t *testing.T) {
-	const mib = 1 << 20
 	series := func(n int, f func(i int) float64) []float64 {
 		xs := make([]float64, n)
 		for i := range xs {
@@ -35,9 +34,9 @@ func TestGrowing(t *testing.T) {
 		abs    float64
 		growth bool
 	}{
-		{"level RSS with GC swings", series(60, func(i int) float64 { return 80*mib + 12*mib*math.Sin(float64(i)) }), 0.25, 16 * mib, false},
-		{"warm-up then level", series(60, func(i int) float64 { return 40*mib + 40*mib*math.Min(1, float64(i)/10) }), 0.25, 16 * mib, false},
-		{"RSS leaking 2 MiB a sample", series(60, func(i int) float64 { return 60*mib + 2*mib*float64(i) }), 0.25, 16 * mib, true},
+		{"level RSS with GC swings", series(60, func(i int) float64 { return 80 + 12*math.Sin(float64(i)) }), 0.25, 16, false},
+		{"warm-up then level", series(60, func(i int) float64 { return 40 + 40*math.Min(1, float64(i)/10) }), 0.25, 16, false},
+		{"RSS leaking 2 MiB a sample", series(60, func(i int) float64 { return 60 + 2*float64(i) }), 0.25, 16, true},
 		{"level goroutines", series(60, func(i int) float64 { return 40 + float64(i%7) }), 0.2, 20, false},
 		{"a goroutine per request never ending", series(60, func(i int) float64 { return 40 + 5*float64(i) }), 0.2, 20, true},
 		{"too few samples", []float64{1, 2, 3}, 0.2, 0, false},
