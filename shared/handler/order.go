@@ -52,11 +52,7 @@ func NewOrders(svc *flashsale.Service, log *slog.Logger) Routes {
 		apispec.RouteGetOrder:    serve(svc.GetOrder),
 		apispec.RouteCancelOrder: serve(svc.CancelOrder),
 		apispec.RouteMyOrders: wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-			caller, err := callerOf(req)
-			if err != nil {
-				return events.APIGatewayProxyResponse{}, err
-			}
-			saleID, err := pathID(req, "saleId")
+			caller, saleID, err := buyerInSale(req)
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}

@@ -35,6 +35,20 @@ func (c Caller) In(groups ...string) bool {
 	return false
 }
 
+// buyerInSale reads a buyer route's caller and its {saleId}, in the
+// contract's order: auth (401), then the path (400).
+func buyerInSale(req events.APIGatewayProxyRequest) (Caller, string, error) {
+	caller, err := callerOf(req)
+	if err != nil {
+		return Caller{}, "", err
+	}
+	saleID, err := pathID(req, "saleId")
+	if err != nil {
+		return Caller{}, "", err
+	}
+	return caller, saleID, nil
+}
+
 // callerOf reads the Cognito claims API Gateway puts in
 // requestContext.authorizer.claims. cognito:groups arrives flattened to a
 // string, either "a,b" or "[a b]" depending on the integration; both parse.

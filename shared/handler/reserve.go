@@ -46,11 +46,7 @@ func quickQuantity(req events.APIGatewayProxyRequest) (int64, bool) {
 // order: auth, unknown sale, key, body, then the service's own checks.
 func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-		caller, err := callerOf(req)
-		if err != nil {
-			return events.APIGatewayProxyResponse{}, err
-		}
-		saleID, err := pathID(req, "saleId")
+		caller, saleID, err := buyerInSale(req)
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
