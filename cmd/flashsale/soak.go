@@ -55,7 +55,7 @@ soak markers, and settles the sale once more at the end to check the books.`,
 	f.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the traffic runs")
 	f.DurationVar(&o.every, "every", 10*time.Second, "how often RSS and goroutines are sampled")
 	f.Float64Var(&o.rate, "rate", 150, "requests per second, all kinds together")
-	f.IntVar(&o.buyers, "buyers", 200, "distinct buyers, each allowed 2 units at a time")
+	f.IntVar(&o.buyers, "buyers", 200, "distinct buyers")
 	f.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "file whose soak section is rewritten; empty for none")
 	return cmd
 }
@@ -124,11 +124,20 @@ func soakStack(ctx context.Context, o soakOptions, say func(string, ...any)) (*d
 	now := time.Now().UTC()
 	// Payment window of a minute, so orders expire and come back on sale
 	// throughout the run, and settlement has work on every pass.
-	if _, err := st.App.Service.CreateSale(ctx, flashsale.NewSale{ID: "soak", Name: "Soak", PriceCents: 999, Currency: "USD",
-		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(o.duration + time.Hour), Stock: flashsale.MaxStock,
-		PerUserLimit: 2, PaymentWindowSeconds: 60, Shards: 8}); err != nil {
+	for _, sale := range []flashsale.NewSale{
+		{ID: "soak", Stock: flashsale.MaxStock, PerUserLimit: 1_000_000, Shards: 8},
+		{ID: "soak-gone", Stock: 1, PerUserLimit: 1, Shards: 1}, // sold out below: the flood's target
+	} {
+		sale.Name, sale.PriceCents, sale.Currency, sale.PaymentWindowSeconds = sale.ID, 999, "USD", 60
+		sale.StartsAt, sale.EndsAt = now.Add(-time.Minute), now.Add(o.duration+time.Hour)
+		if _, err := st.App.Service.CreateSale(ctx, sale); err != nil {
+			closeStack()
+			return nil, soak.Config{}, nil, err
+		}
+	}
+	if _, err := st.App.Service.Reserve(ctx, flashsale.ReserveRequest{SaleID: "soak-gone", UserID: "first", Key: "k", Quantity: 1}); err != nil {
 		closeStack()
-		return nil, soak.Config{}, nil, err
+		return nil, soak.Config{}, nil, fmt.Errorf("sell out soak-gone: %w", err)
 	}
 	buyers, err := mintCrowd(st.Issuer, "soaker-", o.buyers)
 	if err != nil {
@@ -140,7 +149,7 @@ func soakStack(ctx context.Context, o soakOptions, say func(string, ...any)) (*d
 		closeStack()
 		return nil, soak.Config{}, nil, err
 	}
-	cfg := soak.Config{Target: st.URL, SaleID: "soak", Buyers: buyers, APIKey: st.Issuer.APIKey(), Admin: admin,
+	cfg := soak.Config{Target: st.URL, SaleID: "soak", SoldOutSaleID: "soak-gone", Buyers: buyers, APIKey: st.Issuer.APIKey(), Admin: admin,
 		WebhookSecret: []byte(st.Issuer.WebhookSecret()), Duration: o.duration, Every: o.every, Rate: o.rate,
 		Sample: sampleSelf}
 	return st, cfg, closeStack, nil
@@ -177,7 +186,7 @@ func soakDoc(o soakOptions, res soak.Result, rep flashsale.Report, settleErr err
 	for i, m := range soak.Mix {
 		mix[i] = fmt.Sprintf("%s %d%%", m.Kind, m.Weight)
 	}
-	w("The traffic mixes %s, with an on-demand settlement every 30 s beside the stack's own schedule; each buyer may hold 2 units and orders have a one-minute payment window, so expiries and restocks go on throughout.\n\n", strings.Join(mix, ", "))
+	w("The traffic mixes %s, with an on-demand settlement every 30 s beside the stack's own schedule; the sold-out kind buys on a second sale that sold out at the start; orders have a one-minute payment window, so expiries and restocks go on throughout.\n\n", strings.Join(mix, ", "))
 	kinds := make([]string, 0, len(res.Counts.ByKind))
 	for k := range res.Counts.ByKind {
 		kinds = append(kinds, k)
@@ -206,8 +215,8 @@ func soakDoc(o soakOptions, res soak.Result, rep flashsale.Report, settleErr err
 	if settleErr != nil {
 		w("| books after a final settlement | **the settlement failed**: %v |\n", settleErr)
 	} else {
-		w("| books after a final settlement | balanced %v: available %d + reserved %d + paid %d + in limbo %d = loaded %d; restocked %d = expired %d + cancelled %d |\n",
-			rep.Balanced, u.Available, u.Reserved, u.Paid, u.InLimbo, u.Loaded, u.Restocked, u.Expired, u.Cancelled)
+		w("| books after a final settlement | balanced %v: available %d + reserved %d + paid %d + in limbo %d = loaded %d; restocked %d = expired %d + cancelled %d; %d order lines |\n",
+			rep.Balanced, u.Available, u.Reserved, u.Paid, u.InLimbo, u.Loaded, u.Restocked, u.Expired, u.Cancelled, len(rep.Orders))
 	}
 	w("\nThe first quarter of the samples is warm-up; the rest is cut in halves, and a series fails when the second half's median exceeds the first's by more than 25%% + 16 MiB (RSS) or 20%% + 20 (goroutines).\n\n")
 	w("| at | RSS (MiB) | goroutines |\n|---|---|---|\n")

@@ -38,9 +38,11 @@ type Sample struct {
 // Config describes one soak run.
 type Config struct {
 	// Target is the API's base URL; SaleID an open sale with room for the
-	// whole run (a high per-user limit and plenty of stock).
-	Target string
-	SaleID string
+	// whole run (a high per-user limit and plenty of stock), SoldOutSaleID
+	// one that is sold out (its purchases are the flood).
+	Target        string
+	SaleID        string
+	SoldOutSaleID string
 	// Buyers are buyer JWTs, one per user; APIKey is the usage-plan key.
 	Buyers []string
 	APIKey string
@@ -124,8 +126,8 @@ const (
 // Run plays the traffic for cfg.Duration and samples every cfg.Every. It
 // stops by itself; ctx stops it early.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if cfg.Target == "" || cfg.SaleID == "" || len(cfg.Buyers) == 0 || cfg.Sample == nil || cfg.Duration <= 0 || cfg.Every <= 0 || cfg.Rate <= 0 {
-		return Result{}, errors.New("soak: need a target, a sale, buyers, a sampler, a duration, an interval and a rate")
+	if cfg.Target == "" || cfg.SaleID == "" || cfg.SoldOutSaleID == "" || len(cfg.Buyers) == 0 || cfg.Sample == nil || cfg.Duration <= 0 || cfg.Every <= 0 || cfg.Rate <= 0 {
+		return Result{}, errors.New("soak: need a target, an open and a sold-out sale, buyers, a sampler, a duration, an interval and a rate")
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 32
@@ -215,16 +217,18 @@ type purchase struct {
 	curr    string
 }
 
-// Mix is the share of each kind of request, in percent. Buyers dominate,
-// as in a sale; cancels are few, so that (with a small per-user limit) new
-// orders come mostly as old ones expire, and the sale's order count, which
-// every settlement pass reads, grows slowly: the soak looks for leaks in
-// the serving process, not for the cost of a bigger sale.
+// Mix is the share of each kind of request, in percent. Half is the flood
+// a flash sale mostly is: purchases on a sold-out sale, answered from
+// memory. About an eighth are real purchases, so the sale's order count,
+// which every settlement pass reads, grows by some ten thousand in ten
+// minutes: the soak looks for leaks in the serving process, not for the
+// cost of an ever bigger sale. Some orders are paid, a few cancelled, and
+// the rest expire and come back on sale through settlement.
 var Mix = []struct {
 	Kind   string
 	Weight int
 }{
-	{"buy", 40}, {"replay", 15}, {"pay", 12}, {"cancel", 3}, {"my-orders", 15}, {"sale-info", 15},
+	{"sold-out", 50}, {"buy", 12}, {"replay", 10}, {"pay", 5}, {"cancel", 3}, {"my-orders", 10}, {"sale-info", 10},
 }
 
 func (p *player) step(ctx context.Context, rng *rand.Rand) {
@@ -238,6 +242,9 @@ func (p *player) step(ctx context.Context, rng *rand.Rand) {
 		n -= m.Weight
 	}
 	switch kind {
+	case "sold-out":
+		p.call(ctx, kind, http.MethodPost, "/sales/"+p.cfg.SoldOutSaleID+"/orders", p.cfg.Buyers[rng.IntN(len(p.cfg.Buyers))],
+			map[string]string{"Idempotency-Key": newKey(), "Content-Type": "application/json"}, []byte(`{"quantity":1}`))
 	case "buy":
 		p.buy(ctx, kind, rng.IntN(len(p.cfg.Buyers)), newKey())
 	case "replay":

@@ -58,9 +58,14 @@ func TestRun_PlaysEveryKindAndStopsByItself(t *testing.T) {
 	secret := "whsec"
 	a := app.Build(memstore.New(), memqueue.New(), app.Options{Logger: log, WebhookSecret: secret})
 	now := time.Now().UTC()
-	if _, err := a.Service.CreateSale(context.Background(), flashsale.NewSale{ID: "soak", Name: "soak", PriceCents: 100,
-		Currency: "USD", StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), Stock: 1_000_000,
-		PerUserLimit: 1000, PaymentWindowSeconds: 600, Shards: 4}); err != nil {
+	for _, sale := range []flashsale.NewSale{{ID: "soak", Stock: 1_000_000}, {ID: "gone", Stock: 1}} {
+		sale.Name, sale.PriceCents, sale.Currency, sale.PerUserLimit, sale.PaymentWindowSeconds = sale.ID, 100, "USD", 1000, 600
+		sale.StartsAt, sale.EndsAt = now.Add(-time.Minute), now.Add(time.Hour)
+		if _, err := a.Service.CreateSale(context.Background(), sale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Service.Reserve(context.Background(), flashsale.ReserveRequest{SaleID: "gone", UserID: "first", Key: "k", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	issuer, err := devauth.LoadOrCreate(t.TempDir())
@@ -89,7 +94,7 @@ func TestRun_PlaysEveryKindAndStopsByItself(t *testing.T) {
 	samples := 0
 	start := time.Now()
 	res, err := soak.Run(context.Background(), soak.Config{
-		Target: srv.URL, SaleID: "soak", Buyers: buyers, APIKey: issuer.APIKey(), Admin: admin, WebhookSecret: []byte(secret),
+		Target: srv.URL, SaleID: "soak", SoldOutSaleID: "gone", Buyers: buyers, APIKey: issuer.APIKey(), Admin: admin, WebhookSecret: []byte(secret),
 		Duration: 2 * time.Second, Every: 100 * time.Millisecond, Rate: 300, Workers: 8,
 		Sample: func() (soak.Sample, error) {
 			samples++
@@ -102,13 +107,13 @@ func TestRun_PlaysEveryKindAndStopsByItself(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("a 2 s soak took %s: it did not stop by itself", took)
 	}
-	for _, kind := range []string{"buy", "replay", "pay", "cancel", "my-orders", "sale-info", "settle"} {
+	for _, kind := range []string{"sold-out", "buy", "replay", "pay", "cancel", "my-orders", "sale-info", "settle"} {
 		if res.Counts.ByKind[kind] == 0 {
 			t.Errorf("no %s request in %+v", kind, res.Counts)
 		}
 	}
-	if res.Counts.ByStatus[202] == 0 || res.Counts.ByStatus[200] == 0 || res.Counts.ByStatus[500] != 0 {
-		t.Errorf("answers %v, want 202s and 200s and no 500", res.Counts.ByStatus)
+	if res.Counts.ByStatus[202] == 0 || res.Counts.ByStatus[200] == 0 || res.Counts.ByStatus[410] == 0 || res.Counts.ByStatus[500] != 0 {
+		t.Errorf("answers %v, want 202s, 200s and 410s, and no 500", res.Counts.ByStatus)
 	}
 	if samples < 5 || len(res.Samples) != samples || res.RSS.Growing || res.Goroutines.Growing {
 		t.Errorf("%d samples kept of %d taken, verdicts %+v %+v; want them all and level", len(res.Samples), samples, res.RSS, res.Goroutines)
