@@ -218,7 +218,8 @@ func soakDoc(o soakOptions, res soak.Result, rep flashsale.Report, settleErr err
 		w("| books after a final settlement | balanced %v: available %d + reserved %d + paid %d + in limbo %d = loaded %d; restocked %d = expired %d + cancelled %d; %d order lines |\n",
 			rep.Balanced, u.Available, u.Reserved, u.Paid, u.InLimbo, u.Loaded, u.Restocked, u.Expired, u.Cancelled, len(rep.Orders))
 	}
-	w("\nThe first quarter of the samples is warm-up; the rest is cut in halves, and a series fails when the second half's median exceeds the first's by more than 25%% + 16 MiB (RSS) or 20%% + 20 (goroutines).\n\n")
+	w("\nThe first quarter of the samples is warm-up; the rest is cut in halves, and a series fails when the second half's median exceeds the first's by more than 25%% + 16 MiB (RSS) or 20%% + 20 (goroutines). ")
+	w("The sale's orders grow all along, and a settlement pass holds every order line of the sale in memory, so RSS follows the sale's size as well as any leak.\n\n")
 	w("| at | RSS (MiB) | goroutines |\n|---|---|---|\n")
 	for _, s := range res.Samples {
 		w("| %s | %.1f | %d |\n", s.At, float64(s.RSSBytes)/(1<<20), s.Goroutines)
