@@ -42,7 +42,7 @@ func newSoakCmd() *cobra.Command {
 		Long: `soak opens its own local stack in this process (emulators on free ports, the
 dev stage's limits), then plays mixed traffic for --duration: buyers, replays
 of their Idempotency-Keys, payments, cancels, my-orders look-ups, sale reads
-and a settlement run every 30 s. Every --every it samples this process's RSS
+and an on-demand settlement every third sample. Every --every it samples this process's RSS
 and goroutines (the gateway, the handlers, the poller and the schedule, plus
 the load generator's fixed pool of workers). It fails if either keeps growing
 after the first quarter (warm-up), writes its figures into --out between
@@ -186,7 +186,7 @@ func soakDoc(o soakOptions, res soak.Result, rep flashsale.Report, settleErr err
 	for i, m := range soak.Mix {
 		mix[i] = fmt.Sprintf("%s %d%%", m.Kind, m.Weight)
 	}
-	w("The traffic mixes %s, with an on-demand settlement every 30 s beside the stack's own schedule; the sold-out kind buys on a second sale that sold out at the start; orders have a one-minute payment window, so expiries and restocks go on throughout.\n\n", strings.Join(mix, ", "))
+	w("The traffic mixes %s, with an on-demand settlement every third sample beside the stack's own schedule; the sold-out kind buys on a second sale that sold out at the start; orders have a one-minute payment window, so expiries and restocks go on throughout.\n\n", strings.Join(mix, ", "))
 	kinds := make([]string, 0, len(res.Counts.ByKind))
 	for k := range res.Counts.ByKind {
 		kinds = append(kinds, k)
