@@ -76,6 +76,9 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	if o.grace <= 0 {
+		return fmt.Errorf("--grace %s: want a positive duration, longer than any request (default 2m)", o.grace)
+	}
 	root, err := devstack.FindRoot(".")
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -36,5 +37,17 @@ func TestSampleSelf(t *testing.T) {
 	}
 	if s.RSSBytes < 1<<20 || s.Goroutines < 1 {
 		t.Errorf("sample %+v, want a resident set of at least 1 MiB and a goroutine", s)
+	}
+}
+
+func TestDev_RejectsANonPositiveGrace(t *testing.T) {
+	for _, g := range []string{"0s", "-1s"} {
+		cmd := newDevCmd()
+		cmd.SetArgs([]string{"--grace", g, "--state", t.TempDir()})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--grace") {
+			t.Errorf("dev --grace %s: got %v, want an error naming --grace", g, err)
+		}
 	}
 }

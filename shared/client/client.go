@@ -76,7 +76,7 @@ func (e *APIError) Error() string {
 // may still exist: Buy then looks for it in GET /sales/{id}/my-orders.
 // Errors: *APIError for any answer but 202, or the transport's error.
 func (c *Client) Buy(ctx context.Context, saleID string, quantity int64) (Purchase, error) {
-	key := newKey()
+	key := NewKey()
 	body := fmt.Sprintf(`{"quantity":%d}`, quantity)
 	sentAt := time.Now()
 	order, replayed, err := c.order(ctx, saleID, key, body)
@@ -240,8 +240,8 @@ func DecodeError(status int, raw []byte) *APIError {
 	return &APIError{Status: status, Message: msg}
 }
 
-// newKey returns a fresh Idempotency-Key: 32 hex characters.
-func newKey() string {
+// NewKey returns a fresh Idempotency-Key: 32 hex characters.
+func NewKey() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b)

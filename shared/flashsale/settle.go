@@ -317,7 +317,6 @@ func (s *Service) buildReport(ctx context.Context, saleID string, now time.Time)
 	})
 	var limboMax int64 // units that requests in flight or cut short may hold
 	for _, o := range orders {
-		status := string(o.StatusAt(now))
 		switch o.Status {
 		case OrderAborted:
 			if now.Sub(o.AbortedAt) <= s.staleAfter {
@@ -325,10 +324,11 @@ func (s *Service) buildReport(ctx context.Context, saleID string, now time.Time)
 			}
 			continue
 		case OrderPending:
-			// A request in flight, or one that died: not an order yet, and
-			// its units may or may not have left the shard.
+			// A request in flight, or one that died: never answered 202, so
+			// not an order (GET /orders and my-orders hide it too), and its
+			// units may or may not have left the shard.
 			limboMax += o.Quantity
-			status = string(OrderPending)
+			continue
 		case OrderReserved:
 			r.Units.Reserved += o.Quantity
 		case OrderPaid:
@@ -347,7 +347,7 @@ func (s *Service) buildReport(ctx context.Context, saleID string, now time.Time)
 		}
 		line := ReportOrder{
 			OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, AmountCents: o.AmountCents,
-			Status: status, CreatedAt: FormatTime(o.CreatedAt),
+			Status: string(o.StatusAt(now)), CreatedAt: FormatTime(o.CreatedAt),
 		}
 		if !o.PaidAt.IsZero() {
 			line.PaidAt = FormatTime(o.PaidAt)

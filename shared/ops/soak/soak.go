@@ -9,8 +9,6 @@ package soak
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"flashsale/shared/client"
 	"flashsale/shared/webhook"
 )
 
@@ -249,15 +248,15 @@ func (p *player) step(ctx context.Context, rng *rand.Rand) {
 	switch kind {
 	case "sold-out":
 		p.call(ctx, kind, http.MethodPost, "/sales/"+p.cfg.SoldOutSaleID+"/orders", p.cfg.Buyers[rng.IntN(len(p.cfg.Buyers))],
-			map[string]string{"Idempotency-Key": newKey(), "Content-Type": "application/json"}, []byte(`{"quantity":1}`))
+			map[string]string{"Idempotency-Key": client.NewKey(), "Content-Type": "application/json"}, []byte(`{"quantity":1}`))
 	case "buy":
-		p.buy(ctx, kind, rng.IntN(len(p.cfg.Buyers)), newKey())
+		p.buy(ctx, kind, rng.IntN(len(p.cfg.Buyers)), client.NewKey())
 	case "replay":
 		if pu, ok := p.pick(&p.recent, rng, false); ok {
 			p.buy(ctx, kind, pu.buyer, pu.key)
 			return
 		}
-		p.buy(ctx, "buy", rng.IntN(len(p.cfg.Buyers)), newKey())
+		p.buy(ctx, "buy", rng.IntN(len(p.cfg.Buyers)), client.NewKey())
 	case "pay":
 		if pu, ok := p.pick(&p.reserved, rng, true); ok {
 			p.pay(ctx, pu)
@@ -316,7 +315,7 @@ func (p *player) buy(ctx context.Context, kind string, buyer int, key string) {
 }
 
 func (p *player) pay(ctx context.Context, pu purchase) {
-	body, _ := json.Marshal(map[string]any{"eventId": "evt_" + newKey(), "orderId": pu.orderID,
+	body, _ := json.Marshal(map[string]any{"eventId": "evt_" + client.NewKey(), "orderId": pu.orderID,
 		"amountCents": pu.amount, "currency": pu.curr, "status": "succeeded"})
 	p.call(ctx, "pay", http.MethodPost, "/payments/webhook", "",
 		map[string]string{webhook.Header: webhook.Sign(p.cfg.WebhookSecret, time.Now(), body), "Content-Type": "application/json"}, body)
@@ -390,10 +389,4 @@ func (c *counter) snapshot() Counts {
 		out.ByStatus[k] = v
 	}
 	return out
-}
-
-func newKey() string {
-	b := make([]byte, 12)
-	_, _ = crand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
 }
