@@ -68,7 +68,8 @@ func (c *attemptCounter) forRequest(id string) int {
 // API functions run behind the local gateway (real HTTP, devauth tokens) and
 // the order writer is fed by the poller; they are two "containers", each
 // with its own clients, as in AWS, and both reach DynamoDB Local and the
-// local SQS only through the proxies, with the SDK settings the functions
+// local SQS only through the proxies (the poller itself, AWS's event source
+// mapping, does not), with the SDK settings the functions
 // use in AWS (awsclient.DefaultMaxAttempts, DefaultAttemptTimeout). The
 // embedded harness reads the same tables directly, for the checks.
 type wire struct {
@@ -126,8 +127,13 @@ func newWire(tb testing.TB) *wire {
 	writer := app.Build(dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable),
 		sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups),
 		app.Options{Logger: quiet, Service: svcOpts})
+	// The poller stands in for Lambda's event source mapping, AWS's own
+	// service rather than our code, so it reaches SQS directly. Behind the
+	// proxy, a receive whose answer a reset dropped leaves its messages
+	// invisible for the queue's whole visibility timeout (180 s), as SQS
+	// does, which says nothing about the handlers and outlasts the test.
 	p := poller.New(poller.Config{
-		Client: awsclient.SQS(cfg, s), QueueURL: s.OrdersQueueURL, Handler: writer.OrderWriter, Logger: quiet,
+		Client: h.env.SQS, QueueURL: s.OrdersQueueURL, Handler: writer.OrderWriter, Logger: quiet,
 	})
 	pollCtx, stopPoller := context.WithCancel(context.Background())
 	polled := make(chan struct{})
