@@ -66,12 +66,13 @@ func (s *stack) newAPI(fns *functions) *api {
 			o.CacheTtl = awscdk.Duration_Seconds(jsii.Number(r.CacheSeconds))
 			o.CacheDataEncrypted = jsii.Bool(true)
 		}
-		if r.Key() == apispec.PurchaseRoute {
-			o.ThrottlingRateLimit = jsii.Number(s.limits.Purchase.RateLimit)
-			o.ThrottlingBurstLimit = jsii.Number(s.limits.Purchase.BurstLimit)
-			purchase = true
+		t, throttled := s.limits.MethodThrottle(r.Key())
+		if throttled {
+			o.ThrottlingRateLimit = jsii.Number(t.RateLimit)
+			o.ThrottlingBurstLimit = jsii.Number(t.BurstLimit)
+			purchase = purchase || r.Key() == apispec.PurchaseRoute
 		}
-		if r.CacheSeconds > 0 || r.Key() == apispec.PurchaseRoute {
+		if r.CacheSeconds > 0 || throttled {
 			overrides[methodSettingKey(r)] = o
 		}
 	}

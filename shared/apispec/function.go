@@ -34,6 +34,10 @@ var Functions = []Function{
 	// for a few more GB-seconds; every call is a handful of DynamoDB writes.
 	{Name: FunctionReserve, MemoryMB: 512, Timeout: 10 * time.Second},
 	{Name: FunctionOrders, MemoryMB: 256, Timeout: 10 * time.Second},
+	// Challenges and purchase tokens: one HMAC or SHA-256 each, and one
+	// allowlist read per token. Its own function, so the token rush before
+	// the order rush cannot take the reserve function's concurrency.
+	{Name: FunctionAdmission, MemoryMB: 256, Timeout: 10 * time.Second},
 	// Admin preloads shards and runs an on-demand settlement behind the API,
 	// so it gets API Gateway's whole 29 s and more CPU.
 	{Name: FunctionAdmin, MemoryMB: 512, Timeout: IntegrationTimeout},

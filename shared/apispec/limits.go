@@ -21,6 +21,9 @@ type Limits struct {
 	Stage Throttle
 	// Purchase applies to POST /sales/{saleId}/orders: the burst path.
 	Purchase Throttle
+	// TokenIssue applies to POST /sales/{saleId}/purchase-tokens: the rate
+	// at which buyers are admitted to the sale (docs/capacity.md sizes it).
+	TokenIssue Throttle
 	// App is the mobile app's usage plan, keyed by x-api-key.
 	App UsagePlan
 	// WAFRateLimit is the per-IP request count the WebACL allows in any
@@ -31,6 +34,22 @@ type Limits struct {
 // PurchaseRoute identifies the route that Limits.Purchase throttles.
 const PurchaseRoute = RouteReserve
 
+// TokenRoute identifies the route that Limits.TokenIssue throttles.
+const TokenRoute = RoutePurchaseToken
+
+// MethodThrottle returns the method-level throttle of route k, if it has
+// one: the CDK stack writes it into the stage's method settings and the
+// local gateway enforces it on top of the stage's.
+func (l Limits) MethodThrottle(k RouteKey) (Throttle, bool) {
+	switch k {
+	case PurchaseRoute:
+		return l.Purchase, true
+	case TokenRoute:
+		return l.TokenIssue, true
+	}
+	return Throttle{}, false
+}
+
 // Stages are the deployable stages; "dev" is also what the local stack runs.
 var Stages = map[string]Limits{
 	// dev sits well below the account default (10,000 rps, 5,000 burst) so a
@@ -38,6 +57,7 @@ var Stages = map[string]Limits{
 	"dev": {
 		Stage:        Throttle{RateLimit: 2000, BurstLimit: 1000},
 		Purchase:     Throttle{RateLimit: 1000, BurstLimit: 500},
+		TokenIssue:   Throttle{RateLimit: 500, BurstLimit: 250},
 		App:          UsagePlan{Throttle: Throttle{RateLimit: 1500, BurstLimit: 750}, QuotaPerDay: 5_000_000},
 		WAFRateLimit: 2000,
 	},
@@ -46,6 +66,7 @@ var Stages = map[string]Limits{
 	"prod": {
 		Stage:        Throttle{RateLimit: 10000, BurstLimit: 5000},
 		Purchase:     Throttle{RateLimit: 8000, BurstLimit: 4000},
+		TokenIssue:   Throttle{RateLimit: 4000, BurstLimit: 2000},
 		App:          UsagePlan{Throttle: Throttle{RateLimit: 9000, BurstLimit: 4500}, QuotaPerDay: 100_000_000},
 		WAFRateLimit: 3000,
 	},

@@ -9,6 +9,7 @@ const (
 	FunctionReserve     = "reserve"
 	FunctionOrders      = "orders"
 	FunctionAdmin       = "admin"
+	FunctionAdmission   = "admission"
 	FunctionOrderWriter = "order-writer"
 	FunctionSettlement  = "settlement"
 )
@@ -22,16 +23,19 @@ type RouteKey string
 // tables use these, never literals; TestRouteKeys checks that they and Routes
 // name the same routes.
 const (
-	RouteSaleInfo    RouteKey = "GET /sales/{saleId}"
-	RouteReserve     RouteKey = "POST /sales/{saleId}/orders"
-	RouteMyOrders    RouteKey = "GET /sales/{saleId}/my-orders"
-	RouteGetOrder    RouteKey = "GET /orders/{orderId}"
-	RouteCancelOrder RouteKey = "DELETE /orders/{orderId}"
-	RouteWebhook     RouteKey = "POST /payments/webhook"
-	RouteCreateSale  RouteKey = "POST /admin/sales"
-	RouteRestock     RouteKey = "POST /admin/sales/{saleId}/restock"
-	RouteSettle      RouteKey = "POST /admin/sales/{saleId}/settle"
-	RouteReport      RouteKey = "GET /admin/sales/{saleId}/report"
+	RouteSaleInfo      RouteKey = "GET /sales/{saleId}"
+	RouteReserve       RouteKey = "POST /sales/{saleId}/orders"
+	RouteMyOrders      RouteKey = "GET /sales/{saleId}/my-orders"
+	RouteChallenge     RouteKey = "GET /sales/{saleId}/challenge"
+	RoutePurchaseToken RouteKey = "POST /sales/{saleId}/purchase-tokens"
+	RouteGetOrder      RouteKey = "GET /orders/{orderId}"
+	RouteCancelOrder   RouteKey = "DELETE /orders/{orderId}"
+	RouteWebhook       RouteKey = "POST /payments/webhook"
+	RouteCreateSale    RouteKey = "POST /admin/sales"
+	RouteRestock       RouteKey = "POST /admin/sales/{saleId}/restock"
+	RouteSettle        RouteKey = "POST /admin/sales/{saleId}/settle"
+	RouteReport        RouteKey = "GET /admin/sales/{saleId}/report"
+	RouteAllowlist     RouteKey = "POST /admin/sales/{saleId}/allowlist"
 )
 
 // KeyOf is the key of a method on a resource template, as a proxy request
@@ -82,12 +86,14 @@ func Lookup(k RouteKey) (Route, bool) {
 	return Route{}, false
 }
 
-// Routes is the API contract v1. Handlers check group membership themselves;
+// Routes is the API contract (v1, and v2's admission routes). Handlers check group membership themselves;
 // the authorizer only proves who the caller is.
 var Routes = []Route{
 	{Method: "GET", Path: "/sales/{saleId}", Function: FunctionSaleInfo, Auth: AuthNone, CacheSeconds: 1},
 	{Method: "POST", Path: "/sales/{saleId}/orders", Function: FunctionReserve, Auth: AuthCognito, APIKeyRequired: true},
 	{Method: "GET", Path: "/sales/{saleId}/my-orders", Function: FunctionOrders, Auth: AuthCognito, APIKeyRequired: true},
+	{Method: "GET", Path: "/sales/{saleId}/challenge", Function: FunctionAdmission, Auth: AuthCognito, APIKeyRequired: true},
+	{Method: "POST", Path: "/sales/{saleId}/purchase-tokens", Function: FunctionAdmission, Auth: AuthCognito, APIKeyRequired: true},
 	{Method: "GET", Path: "/orders/{orderId}", Function: FunctionOrders, Auth: AuthCognito},
 	{Method: "DELETE", Path: "/orders/{orderId}", Function: FunctionOrders, Auth: AuthCognito},
 	{Method: "POST", Path: "/payments/webhook", Function: FunctionOrders, Auth: AuthNone},
@@ -95,6 +101,7 @@ var Routes = []Route{
 	{Method: "POST", Path: "/admin/sales/{saleId}/restock", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/sales/{saleId}/settle", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "GET", Path: "/admin/sales/{saleId}/report", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "POST", Path: "/admin/sales/{saleId}/allowlist", Function: FunctionAdmin, Auth: AuthCognito},
 }
 
 // MaxBodyBytes is the contract's request body limit, 10 KB. The deployed API

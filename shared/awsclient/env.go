@@ -15,4 +15,9 @@ const (
 	// AWS, EnvWebhookSecretARN names the Secrets Manager secret instead.
 	EnvWebhookSecret    = "WEBHOOK_SECRET"
 	EnvWebhookSecretARN = "WEBHOOK_SECRET_ARN"
+	// EnvAdmissionKeys holds the admission key set's JSON (admission.KeySet)
+	// locally; in AWS, EnvAdmissionKeysARN names the stack's generated
+	// Secrets Manager secret instead.
+	EnvAdmissionKeys    = "ADMISSION_KEYS"
+	EnvAdmissionKeysARN = "ADMISSION_KEYS_ARN"
 )

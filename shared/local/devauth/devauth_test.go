@@ -240,7 +240,10 @@ func TestLoadOrCreate_ReusesState(t *testing.T) {
 	if len(again.WebhookSecret()) != 64 {
 		t.Errorf("len(WebhookSecret) = %d, want 64", len(again.WebhookSecret()))
 	}
-	for _, f := range []string{KeyFile, APIKeyFile, WebhookSecretFile} {
+	if string(again.AdmissionKeys()) != string(got[0].AdmissionKeys()) {
+		t.Error("admission keys differ between two loads of one state folder")
+	}
+	for _, f := range []string{KeyFile, APIKeyFile, WebhookSecretFile, AdmissionKeysFile} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatalf("stat %s: %v", f, err)
@@ -250,8 +253,8 @@ func TestLoadOrCreate_ReusesState(t *testing.T) {
 		}
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 3 {
-		t.Errorf("state dir holds %d files, want 3 (no temporary leftovers)", len(entries))
+	if len(entries) != 4 {
+		t.Errorf("state dir holds %d files, want 4 (no temporary leftovers)", len(entries))
 	}
 	// A token from one issuer verifies with another loaded from the same folder.
 	tok := mint(t, got[0], TokenRequest{UserID: "u1"})

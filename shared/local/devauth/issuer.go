@@ -6,14 +6,18 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"flashsale/shared/admission"
 )
 
 // The dev user pool. A real pool's issuer is
@@ -30,7 +34,14 @@ const (
 	ClaimUsername = "cognito:username"
 	ClaimGroups   = "cognito:groups"
 	ClaimTokenUse = "token_use"
+	// ClaimCreatedAt is the account's creation time, Unix seconds as a
+	// string: a custom user-pool attribute the app client may read.
+	ClaimCreatedAt = "custom:created_at"
 )
+
+// DefaultAccountAge is how old a minted token says its account is unless
+// asked otherwise: old enough for any sale's minimum account age.
+const DefaultAccountAge = 400 * 24 * time.Hour
 
 // DefaultTTL is how long a token lives unless asked otherwise (Cognito's ID
 // token default is also one hour).
@@ -43,6 +54,7 @@ type Issuer struct {
 	kid           string
 	apiKey        string
 	webhookSecret string
+	admissionKeys []byte
 }
 
 // LoadOrCreate opens the state folder (creating it, mode 0700) and loads the
@@ -67,7 +79,14 @@ func LoadOrCreate(stateDir string) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook secret: %w", err)
 	}
-	return &Issuer{key: key, kid: keyID(&key.PublicKey), apiKey: apiKey, webhookSecret: secret}, nil
+	admissionKeys, err := loadOrCreate(filepath.Join(stateDir, AdmissionKeysFile), newAdmissionKeys)
+	if err != nil {
+		return nil, fmt.Errorf("admission keys: %w", err)
+	}
+	if _, err := admission.ParseKeys(admissionKeys); err != nil {
+		return nil, fmt.Errorf("%s: %w (delete it to generate a new one)", filepath.Join(stateDir, AdmissionKeysFile), err)
+	}
+	return &Issuer{key: key, kid: keyID(&key.PublicKey), apiKey: apiKey, webhookSecret: secret, admissionKeys: admissionKeys}, nil
 }
 
 func newKeyPEM() ([]byte, error) {
@@ -88,6 +107,14 @@ func keyID(pub *rsa.PublicKey) string {
 	sum := sha256.Sum256(der)
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
+
+func newAdmissionKeys() ([]byte, error) {
+	return json.MarshalIndent(admission.NewKeySet("local1"), "", "  ")
+}
+
+// AdmissionKeys returns the admission key set's JSON (admission.KeySet),
+// which signs challenges and purchase tokens.
+func (i *Issuer) AdmissionKeys() []byte { return i.admissionKeys }
 
 // APIKey returns the dev usage plan's API key (the x-api-key header).
 func (i *Issuer) APIKey() string { return i.apiKey }
@@ -120,6 +147,9 @@ type TokenRequest struct {
 	TTL time.Duration
 	// IssuedAt is iat and auth_time; zero means now.
 	IssuedAt time.Time
+	// CreatedAt is the account's creation time (custom:created_at); zero
+	// means DefaultAccountAge before IssuedAt.
+	CreatedAt time.Time
 }
 
 // Token mints a signed Cognito-style ID token.
@@ -136,6 +166,9 @@ func (i *Issuer) Token(r TokenRequest) (string, error) {
 	if r.IssuedAt.IsZero() {
 		r.IssuedAt = time.Now()
 	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = r.IssuedAt.Add(-DefaultAccountAge)
+	}
 	iat := r.IssuedAt.Unix()
 	claims := jwt.MapClaims{
 		"iss":         IssuerURL,
@@ -147,6 +180,8 @@ func (i *Issuer) Token(r TokenRequest) (string, error) {
 		"iat":         iat,
 		"exp":         r.IssuedAt.Add(r.TTL).Unix(),
 		"jti":         rand.Text(),
+		// Cognito hands custom attributes to the app as strings.
+		ClaimCreatedAt: strconv.FormatInt(r.CreatedAt.Unix(), 10),
 	}
 	if len(r.Groups) > 0 {
 		claims[ClaimGroups] = r.Groups

@@ -1,7 +1,8 @@
 // Package devauth stands in for Cognito on the local stack: it mints RS256 ID
 // tokens that look like a user pool's and verifies them the way API Gateway's
 // Cognito authorizer does. It also keeps the other dev secrets (the usage-plan
-// API key and the payment webhook secret) in the local stack's state folder, so
+// API key, the payment webhook secret and the admission keys) in the local
+// stack's state folder, so
 // every flashsale command that runs against the local stack agrees on them.
 package devauth
 
@@ -26,6 +27,7 @@ const (
 	KeyFile           = "jwt-key.pem"
 	APIKeyFile        = "api-key"
 	WebhookSecretFile = "webhook-secret"
+	AdmissionKeysFile = "admission-keys.json"
 )
 
 // modulePath identifies the repository root: the folder whose go.mod declares it.

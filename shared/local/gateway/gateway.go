@@ -81,7 +81,6 @@ type Gateway struct {
 	router   *router
 	verifier Authorizer
 	stage    *rate.Limiter
-	purchase *rate.Limiter
 	keys     map[string]*planKey
 	stageNm  string
 	log      *slog.Logger
@@ -99,10 +98,9 @@ type Gateway struct {
 // New builds a Gateway from cfg.
 func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
-		router:   newRouter(cfg.Routes, cfg.Handlers, cfg.Functions, cfg.IntegrationTimeout),
+		router:   newRouter(cfg.Routes, cfg.Handlers, cfg.Functions, cfg.Limits, cfg.IntegrationTimeout),
 		verifier: cfg.Verifier,
 		stage:    newLimiter(cfg.Limits.Stage),
-		purchase: newLimiter(cfg.Limits.Purchase),
 		keys:     make(map[string]*planKey, len(cfg.APIKeys)),
 		stageNm:  cfg.Stage,
 		log:      cfg.Logger,
@@ -205,7 +203,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, r
 	if !ok {
 		return g.fail(w, reqID, errMissingToken)
 	}
-	if !allow(g.stage, now) || (rt.purchase && !allow(g.purchase, now)) {
+	if !allow(g.stage, now) || !allow(rt.throttle, now) {
 		return g.fail(w, reqID, errThrottled)
 	}
 	var authorizer map[string]any

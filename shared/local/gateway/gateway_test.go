@@ -192,7 +192,7 @@ func TestRouter_LiteralBeatsParam(t *testing.T) {
 		{Method: "GET", Path: "/sales/{saleId}", Function: "f"},
 		{Method: "POST", Path: "/sales/{saleId}", Function: "f"},
 		{Method: "GET", Path: "/sales/new", Function: "f"},
-	}, map[string]Handler{"f": h}, nil, 0)
+	}, map[string]Handler{"f": h}, nil, apispec.Limits{}, 0)
 	tests := []struct {
 		name, method, path string
 		wantPath           string

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"golang.org/x/time/rate"
+
 	"net/url"
 	"slices"
 	"strings"
@@ -26,8 +28,10 @@ type segment struct {
 // route is one served method of a resource.
 type route struct {
 	apispec.Route
-	handler  Handler
-	purchase bool // throttled by Limits.Purchase
+	handler Handler
+	// throttle is the route's method throttle (Limits.MethodThrottle), nil
+	// for none.
+	throttle *rate.Limiter
 	resource *resource
 	// timeout bounds one handler call; timeoutErr is what API Gateway
 	// answers when it passes (see timeoutFor).
@@ -41,7 +45,7 @@ type router struct {
 	resources []*resource
 }
 
-func newRouter(routes []apispec.Route, handlers map[string]Handler, functions []apispec.Function, integration time.Duration) *router {
+func newRouter(routes []apispec.Route, handlers map[string]Handler, functions []apispec.Function, limits apispec.Limits, integration time.Duration) *router {
 	if integration <= 0 {
 		integration = apispec.IntegrationTimeout
 	}
@@ -65,8 +69,10 @@ func newRouter(routes []apispec.Route, handlers map[string]Handler, functions []
 		rt := &route{
 			Route:    spec,
 			handler:  h,
-			purchase: spec.Key() == apispec.PurchaseRoute,
 			resource: res,
+		}
+		if t, ok := limits.MethodThrottle(spec.Key()); ok {
+			rt.throttle = newLimiter(t)
 		}
 		rt.timeout, rt.timeoutErr = timeoutFor(timeouts[spec.Function], integration)
 		res.methods[spec.Method] = rt
