@@ -17,8 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"flashsale/shared/admission"
+	"flashsale/shared/apispec"
 )
 
 // eventTypes maps each fixture to the event its function receives: an API
@@ -26,6 +30,7 @@ import (
 // writer, a scheduled EventBridge event for settlement. A new fixture must be
 // listed, or TestFixtures_Strict fails.
 var eventTypes = map[string]func() any{
+	"admin-allowlist.json":   apiRequest,
 	"admin-create-sale.json": apiRequest,
 	"admin-report.json":      apiRequest,
 	"admin-restock.json":     apiRequest,
@@ -33,6 +38,8 @@ var eventTypes = map[string]func() any{
 	"order-cancel.json":      apiRequest,
 	"order-get.json":         apiRequest,
 	"my-orders.json":         apiRequest,
+	"challenge.json":         apiRequest,
+	"purchase-token.json":    apiRequest,
 	"reserve.json":           apiRequest,
 	"sale-info.json":         apiRequest,
 	"webhook.json":           apiRequest,
@@ -41,6 +48,89 @@ var eventTypes = map[string]func() any{
 }
 
 func apiRequest() any { return new(events.APIGatewayProxyRequest) }
+
+// sampleKeys signed the admission samples (challenge, solution, purchase
+// token). They are for these files only and deployed nowhere; regenerate
+// the samples with them if the token or challenge format changes.
+var sampleKeys = admission.KeySet{KeyID: "k1", Secret: "events-sample-key-never-deployed-0123456789abcdef"}
+
+// TestFixtures_AdmissionSamples checks that the admission samples are what
+// the real flow produces for user-123 in sale spring-1: each names its
+// apispec route, the purchase-token body is a solved challenge, and the
+// reserve sample carries a token issued for that user and sale.
+func TestFixtures_AdmissionSamples(t *testing.T) {
+	keys, err := admission.NewKeys(sampleKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := admission.Subject{UserID: "user-123", SaleID: "spring-1"}
+	load := func(name string, want apispec.RouteKey) events.APIGatewayProxyRequest {
+		t.Helper()
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req events.APIGatewayProxyRequest
+		if err := decodeStrict(raw, &req); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := apispec.KeyOf(req.HTTPMethod, req.Resource); got != want {
+			t.Errorf("%s is for %s, want %s", name, got, want)
+		}
+		if _, ok := apispec.Lookup(want); !ok {
+			t.Errorf("%s: route %s is not in apispec.Routes", name, want)
+		}
+		if req.PathParameters["saleId"] != sub.SaleID {
+			t.Errorf("%s: saleId %q, want %q", name, req.PathParameters["saleId"], sub.SaleID)
+		}
+		return req
+	}
+	at := func(req events.APIGatewayProxyRequest) time.Time {
+		return time.UnixMilli(req.RequestContext.RequestTimeEpoch)
+	}
+
+	load("challenge.json", apispec.RouteChallenge)
+
+	tokenReq := load("purchase-token.json", apispec.RoutePurchaseToken)
+	var body struct {
+		Challenge admission.Challenge `json:"challenge"`
+		Number    int64               `json:"number"`
+	}
+	dec := json.NewDecoder(strings.NewReader(tokenReq.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		t.Fatalf("purchase-token body: %v", err)
+	}
+	if err := keys.Verify(body.Challenge, body.Number, sub, at(tokenReq)); err != nil {
+		t.Errorf("purchase-token body at its request time: %v, want a valid solution", err)
+	}
+	if err := keys.Verify(body.Challenge, body.Number+1, sub, at(tokenReq)); err == nil {
+		t.Errorf("number+1 also verifies; the check cannot fail")
+	}
+
+	reserve := load("reserve.json", apispec.RouteReserve)
+	token := reserve.Headers["Purchase-Token"]
+	if got := reserve.MultiValueHeaders["Purchase-Token"]; !slices.Equal(got, []string{token}) {
+		t.Errorf("multiValueHeaders Purchase-Token = %v, want [%s]", got, token)
+	}
+	// Bought right after the token was issued; it lives 5 minutes.
+	if err := keys.VerifyToken(token, sub, at(tokenReq).Add(time.Second)); err != nil {
+		t.Errorf("reserve Purchase-Token: %v, want valid for %+v", err, sub)
+	}
+	if err := keys.VerifyToken(token, sub, at(tokenReq).Add(5*time.Minute)); err == nil {
+		t.Errorf("reserve Purchase-Token still valid 5 minutes after issue; want it expired")
+	}
+
+	allow := load("admin-allowlist.json", apispec.RouteAllowlist)
+	var ids struct {
+		UserIDs []string `json:"userIds"`
+	}
+	dec = json.NewDecoder(strings.NewReader(allow.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ids); err != nil || len(ids.UserIDs) == 0 {
+		t.Errorf("allowlist body %q: %v, want {\"userIds\":[…]}", allow.Body, err)
+	}
+}
 
 func TestFixtures_Strict(t *testing.T) {
 	files, err := filepath.Glob("*.json")

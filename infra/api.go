@@ -47,7 +47,7 @@ func (s *stack) newAPI(fns *functions) *api {
 	})
 
 	// Every method override repeats the stage's logging, metrics and
-	// throttle, so an override (here: cache, purchase throttle) never
+	// throttle, so an override (here: cache, a method throttle) never
 	// silently drops a stage setting for its method.
 	base := func() *awsapigateway.MethodDeploymentOptions {
 		return &awsapigateway.MethodDeploymentOptions{
@@ -58,7 +58,9 @@ func (s *stack) newAPI(fns *functions) *api {
 		}
 	}
 	overrides := map[string]*awsapigateway.MethodDeploymentOptions{}
-	purchase := false
+	// Each route apispec throttles must exist, or its limit silently
+	// throttles nothing.
+	unthrottled := map[apispec.RouteKey]bool{apispec.PurchaseRoute: true, apispec.TokenRoute: true}
 	for _, r := range apispec.Routes {
 		o := base()
 		if r.CacheSeconds > 0 {
@@ -70,14 +72,14 @@ func (s *stack) newAPI(fns *functions) *api {
 		if throttled {
 			o.ThrottlingRateLimit = jsii.Number(t.RateLimit)
 			o.ThrottlingBurstLimit = jsii.Number(t.BurstLimit)
-			purchase = purchase || r.Key() == apispec.PurchaseRoute
+			delete(unthrottled, r.Key())
 		}
 		if r.CacheSeconds > 0 || throttled {
 			overrides[methodSettingKey(r)] = o
 		}
 	}
-	if !purchase {
-		panic(fmt.Errorf("apispec.PurchaseRoute %q is not in apispec.Routes", apispec.PurchaseRoute))
+	for k := range unthrottled {
+		panic(fmt.Errorf("method-throttled route %q is not in apispec.Routes", k))
 	}
 
 	a.rest = awsapigateway.NewRestApi(s.st, jsii.String("Api"), &awsapigateway.RestApiProps{
@@ -158,7 +160,8 @@ func (s *stack) newAPI(fns *functions) *api {
 		a.methods[r.Key()] = res.AddMethod(jsii.String(r.Method), awsapigateway.NewLambdaIntegration(fn, integ), opts)
 	}
 
-	// The mobile app's usage plan: its key is required on the purchase route.
+	// The mobile app's usage plan: its key is required on the buyer routes
+	// under /sales/{saleId}/ (apispec's APIKeyRequired).
 	plan := a.rest.AddUsagePlan(jsii.String("AppPlan"), &awsapigateway.UsagePlanProps{
 		Name:        jsii.String(*s.st.StackName() + "-mobile-app"),
 		Description: jsii.String("Mobile app: throttle and daily quota from apispec"),

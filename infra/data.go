@@ -19,10 +19,25 @@ type data struct {
 	queue, dlq    awssqs.Queue
 	// webhookSecret holds the payment provider's signing secret.
 	webhookSecret awssecretsmanager.Secret
+	// admissionKeys holds the admission.KeySet that signs challenges and
+	// purchase tokens.
+	admissionKeys awssecretsmanager.Secret
 }
 
-// newData creates every table and queue in shared/schema, and the webhook
-// secret.
+// AdmissionKeysTemplate and AdmissionKeysSecretField shape the generated
+// admission secret: Secrets Manager puts a random value under
+// AdmissionKeysSecretField in the template, which makes the whole secret an
+// admission.KeySet with one key, "k1".
+const (
+	AdmissionKeysTemplate    = `{"kid":"k1"}`
+	AdmissionKeysSecretField = "secret"
+	// AdmissionKeysSecretLength is well over admission.MinSecretLen; without
+	// punctuation the value needs no escaping inside the JSON.
+	AdmissionKeysSecretLength = 64
+)
+
+// newData creates every table and queue in shared/schema, the webhook
+// secret and the admission keys.
 func (s *stack) newData() *data {
 	tables := map[string]awsdynamodb.Table{}
 	for _, t := range schema.Tables {
@@ -46,12 +61,25 @@ func (s *stack) newData() *data {
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{PasswordLength: jsii.Number(48), ExcludePunctuation: jsii.Bool(true)},
 		RemovalPolicy:        s.removal,
 	})
+	admissionKeys := awssecretsmanager.NewSecret(s.st, jsii.String("AdmissionKeys"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("Admission key set (kid, secret, retired keys) that signs challenges and purchase tokens; rotation in docs/deploy.md."),
+		// Generated, never typed in: nobody needs to know it, and the
+		// first deploy can take purchases at once.
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			SecretStringTemplate: jsii.String(AdmissionKeysTemplate),
+			GenerateStringKey:    jsii.String(AdmissionKeysSecretField),
+			PasswordLength:       jsii.Number(AdmissionKeysSecretLength),
+			ExcludePunctuation:   jsii.Bool(true),
+		},
+		RemovalPolicy: s.removal,
+	})
 	return &data{
 		sales:         tables[schema.Sales.Name],
 		orders:        tables[schema.Orders.Name],
 		queue:         queues[schema.OrdersQueue.Name],
 		dlq:           queues[schema.OrdersDLQ.Name],
 		webhookSecret: secret,
+		admissionKeys: admissionKeys,
 	}
 }
 

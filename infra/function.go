@@ -29,6 +29,14 @@ var (
 	ddbReadAll  = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
 )
 
+// admissionKeyReaders are the functions that read the admission key set:
+// admission signs challenges and tokens, reserve verifies tokens. No other
+// function gets the secret's ARN or may read it.
+var admissionKeyReaders = map[string]bool{
+	apispec.FunctionAdmission: true,
+	apispec.FunctionReserve:   true,
+}
+
 // functions are the deployed Lambdas by apispec name. api holds what API
 // Gateway invokes: the function, or its provisioned alias.
 type functions struct {
@@ -45,8 +53,8 @@ func (s *stack) logRetention() awslogs.RetentionDays {
 	return awslogs.RetentionDays_ONE_WEEK
 }
 
-// newFunctions creates the six functions, each with its own role holding only
-// what it uses.
+// newFunctions creates one function per apispec.Functions entry, each with
+// its own role holding only what it uses.
 func (s *stack) newFunctions(d *data) *functions {
 	// The orders queue must stay invisible while the writer may still be
 	// working on a message, retries included (AWS: ≥ 6× the timeout).
@@ -67,6 +75,9 @@ func (s *stack) newFunctions(d *data) *functions {
 		}
 		if name == apispec.FunctionOrders {
 			fnEnv[awsclient.EnvWebhookSecretARN] = d.webhookSecret.SecretArn()
+		}
+		if admissionKeyReaders[name] {
+			fnEnv[awsclient.EnvAdmissionKeysARN] = d.admissionKeys.SecretArn()
 		}
 		f.byName[name] = s.newFunction(name, fnEnv)
 		f.api[name] = f.byName[name]
@@ -93,6 +104,20 @@ func (s *stack) newFunctions(d *data) *functions {
 	grant(apispec.FunctionOrders, d.sales, ddbGetBatch, ddbUpdate)
 	grant(apispec.FunctionOrders, d.orders, ddbRead, ddbWrite)
 	d.webhookSecret.GrantRead(f.byName[apispec.FunctionOrders], nil)
+
+	// Admission only reads: the sale (is it open, what does it admit) and,
+	// for an allowlisted sale, the caller's allowlist entry. Challenges and
+	// tokens are HMACs, stored nowhere.
+	grant(apispec.FunctionAdmission, d.sales, ddbRead)
+	grant(apispec.FunctionAdmission, d.orders, ddbRead)
+	// GetSecretValue alone: the functions read the key set once per
+	// container and never describe or list secrets.
+	for name := range admissionKeyReaders {
+		f.byName[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+			Resources: jsii.Strings(*d.admissionKeys.SecretArn()),
+		}))
+	}
 
 	grant(apispec.FunctionAdmin, d.sales, ddbRead, ddbWrite)
 	grant(apispec.FunctionAdmin, d.orders, ddbRead, ddbWrite)

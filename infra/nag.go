@@ -70,4 +70,8 @@ func (s *stack) suppressNagFindings(d *data, fns *functions, a *api) {
 	suppress(d.webhookSecret, "AwsSolutions-SMG4",
 		"The signing secret is issued by the payment provider and can only be rotated together with them; "+
 			"there is no rotation Lambda for a third-party secret. Rotation is a documented manual step.")
+	suppress(d.admissionKeys, "AwsSolutions-SMG4",
+		"A rotation adds a new kid as current and keeps the old key under retired until the 5-minute challenges "+
+			"and tokens it signed expire; Secrets Manager's single-user rotation would replace the value outright and "+
+			"void the tokens in flight mid-sale. Rotation is a documented manual step (docs/deploy.md).")
 }

@@ -108,6 +108,7 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 		return &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: minute, Label: jsii.String(metric)}
 	}
 	writer := fns.byName[apispec.FunctionOrderWriter]
+	admission := fns.byName[apispec.FunctionAdmission]
 	awscloudwatch.NewDashboard(s.st, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String(*s.st.StackName()),
 		Widgets: &[]*[]awscloudwatch.IWidget{
@@ -120,6 +121,13 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 				graph("Reserve invocations, errors, throttles", reserve.MetricInvocations(sum), reserve.MetricErrors(sum), reserve.MetricThrottles(sum)),
 				graph("Reserve duration p99", reserve.MetricDuration(p99)),
 				graph("Reserve concurrency", reserve.Metric(jsii.String("ConcurrentExecutions"), max)),
+			},
+			{
+				// Buyers pass admission before they reach reserve: its rate
+				// is how fast the sale admits them (docs/capacity.md).
+				graph("Admission invocations, errors, throttles", admission.MetricInvocations(sum), admission.MetricErrors(sum), admission.MetricThrottles(sum)),
+				graph("Admission duration p99", admission.MetricDuration(p99)),
+				graph("Admission concurrency", admission.Metric(jsii.String("ConcurrentExecutions"), max)),
 			},
 			{
 				graph("Orders queue", d.queue.MetricApproximateNumberOfMessagesVisible(max), d.queue.MetricApproximateAgeOfOldestMessage(max)),

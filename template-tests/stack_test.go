@@ -115,11 +115,16 @@ func TestAPI_ThrottlesEqualApispec(t *testing.T) {
 			t.Fatalf("apispec.PurchaseRoute %s is not in apispec.Routes", apispec.PurchaseRoute)
 		}
 		purchasePath := resourcePath(purchase.Path)
+		token, ok := apispec.Lookup(apispec.TokenRoute)
+		if !ok {
+			t.Fatalf("apispec.TokenRoute %s is not in apispec.Routes", apispec.TokenRoute)
+		}
 		mustFind(t, b, "AWS::ApiGateway::Stage", map[string]any{
 			"StageName": b.stage,
 			"MethodSettings": assertions.Match_ArrayWith(&[]any{
 				like(map[string]any{"HttpMethod": "*", "ResourcePath": "/*", "ThrottlingRateLimit": l.Stage.RateLimit, "ThrottlingBurstLimit": l.Stage.BurstLimit}),
 				like(map[string]any{"HttpMethod": "POST", "ResourcePath": purchasePath, "ThrottlingRateLimit": l.Purchase.RateLimit, "ThrottlingBurstLimit": l.Purchase.BurstLimit}),
+				like(map[string]any{"HttpMethod": token.Method, "ResourcePath": resourcePath(token.Path), "ThrottlingRateLimit": l.TokenIssue.RateLimit, "ThrottlingBurstLimit": l.TokenIssue.BurstLimit}),
 			}),
 		})
 		// No method may be left unthrottled or throttled above the stage.
@@ -130,6 +135,25 @@ func TestAPI_ThrottlesEqualApispec(t *testing.T) {
 				if !ok || rate > l.Stage.RateLimit {
 					t.Errorf("method setting %v %v: got rate %v, want ≤ stage rate %v", ms["HttpMethod"], ms["ResourcePath"], ms["ThrottlingRateLimit"], l.Stage.RateLimit)
 				}
+			}
+		}
+		// Every route carries exactly its apispec throttle: a method throttle
+		// where MethodThrottle gives one, else the stage's (a cache override
+		// repeats it).
+		for _, r := range apispec.Routes {
+			want, throttled := l.MethodThrottle(r.Key())
+			if !throttled {
+				want = l.Stage
+			}
+			ms, ok := methodSetting(t, b, r.Method, r.Path)
+			if !ok {
+				if throttled {
+					t.Errorf("%s: no method setting, want its throttle %+v", r.Key(), want)
+				}
+				continue
+			}
+			if ms["ThrottlingRateLimit"] != want.RateLimit || ms["ThrottlingBurstLimit"] != float64(want.BurstLimit) {
+				t.Errorf("%s: got throttle %v/%v, want %v/%d", r.Key(), ms["ThrottlingRateLimit"], ms["ThrottlingBurstLimit"], want.RateLimit, want.BurstLimit)
 			}
 		}
 		mustFind(t, b, "AWS::ApiGateway::UsagePlan", map[string]any{
@@ -459,7 +483,8 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 	tests := []struct {
 		name     string
 		function string
-		// resource is "sales", "orders", "queue" or "secret".
+		// resource is "sales", "orders", "queue", "webhook" (the signing
+		// secret) or "admission-keys".
 		resource string
 		want     []string // every one must be allowed
 		deny     []string // none may be allowed
@@ -470,27 +495,35 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		{name: "reserve decrements shards", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"}},
 		{name: "reserve writes orders", function: apispec.FunctionReserve, resource: "orders", want: append(read, write...), deny: []string{"dynamodb:Scan"}},
 		{name: "reserve enqueues", function: apispec.FunctionReserve, resource: "queue", want: []string{"sqs:SendMessage"}, deny: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}},
-		{name: "reserve no secret", function: apispec.FunctionReserve, resource: "secret", deny: []string{"secretsmanager:GetSecretValue"}},
-		{name: "orders reads secret", function: apispec.FunctionOrders, resource: "secret", want: []string{"secretsmanager:GetSecretValue"}},
+		{name: "reserve no webhook secret", function: apispec.FunctionReserve, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "reserve reads admission keys", function: apispec.FunctionReserve, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
+		{name: "orders reads webhook secret", function: apispec.FunctionOrders, resource: "webhook", want: []string{"secretsmanager:GetSecretValue"}},
+		{name: "orders no admission keys", function: apispec.FunctionOrders, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "admission reads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan")},
+		{name: "admission reads allowlist only", function: apispec.FunctionAdmission, resource: "orders", deny: append(write, "dynamodb:Scan")},
+		{name: "admission no queue", function: apispec.FunctionAdmission, resource: "queue", deny: []string{"sqs:SendMessage"}},
+		{name: "admission reads admission keys", function: apispec.FunctionAdmission, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
+		{name: "admission no webhook secret", function: apispec.FunctionAdmission, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders restocks", function: apispec.FunctionOrders, resource: "sales", want: []string{"dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:PutItem"}},
 		{name: "orders no queue", function: apispec.FunctionOrders, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "admin writes sales", function: apispec.FunctionAdmin, resource: "sales", want: append(read, write...)},
-		{name: "admin no secret", function: apispec.FunctionAdmin, resource: "secret", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "admin no webhook secret", function: apispec.FunctionAdmin, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "admin no admission keys", function: apispec.FunctionAdmin, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "writer consumes", function: apispec.FunctionOrderWriter, resource: "queue", want: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}, deny: []string{"sqs:SendMessage"}},
 		{name: "writer writes orders", function: apispec.FunctionOrderWriter, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan"}},
 		{name: "writer no sales", function: apispec.FunctionOrderWriter, resource: "sales", deny: append(read, write...)},
 		{name: "settlement lists sales", function: apispec.FunctionSettlement, resource: "sales", want: append([]string{"dynamodb:Scan"}, append(read, write...)...)},
 		{name: "settlement settles orders", function: apispec.FunctionSettlement, resource: "orders", want: append(read, write...)},
-		{name: "settlement no secret", function: apispec.FunctionSettlement, resource: "secret", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "settlement no webhook secret", function: apispec.FunctionSettlement, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "settlement no admission keys", function: apispec.FunctionSettlement, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 	}
 	eachStack(t, func(t *testing.T, b *built) {
 		ids := map[string]string{
-			"sales":  tableID(t, b, schema.Sales),
-			"orders": tableID(t, b, schema.Orders),
-			"queue":  ordersQueueID(t, b),
-		}
-		for id := range ofType(b, "AWS::SecretsManager::Secret") {
-			ids["secret"] = id
+			"sales":          tableID(t, b, schema.Sales),
+			"orders":         tableID(t, b, schema.Orders),
+			"queue":          ordersQueueID(t, b),
+			"webhook":        webhookSecretID(t, b),
+			"admission-keys": admissionKeysID(t, b),
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {

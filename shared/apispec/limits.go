@@ -22,7 +22,10 @@ type Limits struct {
 	// Purchase applies to POST /sales/{saleId}/orders: the burst path.
 	Purchase Throttle
 	// TokenIssue applies to POST /sales/{saleId}/purchase-tokens: the rate
-	// at which buyers are admitted to the sale (docs/capacity.md sizes it).
+	// at which buyers are admitted to the sale. It is floor(Purchase / 3):
+	// an admitted buyer sends a challenge, a token and an order request, so
+	// buyers admitted at that rate fill the purchase method's share of the
+	// stage and no more (docs/capacity.md, section 8).
 	TokenIssue Throttle
 	// App is the mobile app's usage plan, keyed by x-api-key.
 	App UsagePlan
@@ -57,7 +60,7 @@ var Stages = map[string]Limits{
 	"dev": {
 		Stage:        Throttle{RateLimit: 2000, BurstLimit: 1000},
 		Purchase:     Throttle{RateLimit: 1000, BurstLimit: 500},
-		TokenIssue:   Throttle{RateLimit: 500, BurstLimit: 250},
+		TokenIssue:   Throttle{RateLimit: 333, BurstLimit: 167},
 		App:          UsagePlan{Throttle: Throttle{RateLimit: 1500, BurstLimit: 750}, QuotaPerDay: 5_000_000},
 		WAFRateLimit: 2000,
 	},
@@ -66,7 +69,7 @@ var Stages = map[string]Limits{
 	"prod": {
 		Stage:        Throttle{RateLimit: 10000, BurstLimit: 5000},
 		Purchase:     Throttle{RateLimit: 8000, BurstLimit: 4000},
-		TokenIssue:   Throttle{RateLimit: 4000, BurstLimit: 2000},
+		TokenIssue:   Throttle{RateLimit: 2666, BurstLimit: 1333},
 		App:          UsagePlan{Throttle: Throttle{RateLimit: 9000, BurstLimit: 4500}, QuotaPerDay: 100_000_000},
 		WAFRateLimit: 3000,
 	},

@@ -1,5 +1,6 @@
 // Package capacity derives a deployment plan for one flash sale from the AWS
-// limits in the design brief: stock shards, throttles, Lambda concurrency,
+// limits in the design brief: stock shards, throttles (the token issue rate
+// among them), Lambda concurrency,
 // FIFO message groups, the order writer's concurrency and the cost per
 // million purchase attempts. `flashsale plan` prints it and docs/capacity.md
 // works one through. It is arithmetic only: no AWS calls.
@@ -70,6 +71,28 @@ const (
 // consumer's ReceiveMessage and DeleteMessageBatch (10 messages each).
 const SQSRequestsPerOrder = 1 + 2.0/SQSBatchSize
 
+// Admission (design brief, "Admission (v2)"). A purchase token lives 5
+// minutes and is reused for every attempt, so a buyer needs one per sale:
+// the token issue rate is the rate at which buyers are admitted.
+const (
+	// RequestsPerBuyer is what one admitted buyer puts on the stage: a
+	// challenge, a token and an order. The plan's buyers each buy once.
+	RequestsPerBuyer = 3
+	// AdmissionDuration is a token's mean cost in the admission function:
+	// one SHA-256 and two HMACs (microseconds), one allowlist GetItem at the
+	// ~8 ms of the reserve path's calls, and the 2 ms of a call with none.
+	AdmissionDuration = 10 * time.Millisecond
+	// AdmissionP99 scales that by the reserve path's p99/mean (50/40), up.
+	AdmissionP99 = 15 * time.Millisecond
+	// AdmissionMemoryMB is apispec's admission function.
+	AdmissionMemoryMB = 256
+	// ChallengeDuration is a challenge: one HMAC and the sale from the
+	// container's cache, no store call.
+	ChallengeDuration = 2 * time.Millisecond
+	// AllowlistRRU is an eventually consistent GetItem of an item ≤ 4 KB.
+	AllowlistRRU = 0.5
+)
+
 // Input is what a plan is for.
 type Input struct {
 	// PeakRPS is the purchase attempts per second at peak, all on one SKU.
@@ -118,6 +141,7 @@ type Plan struct {
 	Shards      Shards      `json:"shards"`
 	Buckets     Buckets     `json:"orderBuckets"`
 	Throttles   Throttles   `json:"throttles"`
+	Admission   Admission   `json:"admission"`
 	Concurrency Concurrency `json:"concurrency"`
 	Queue       Queue       `json:"queue"`
 	Tables      Tables      `json:"tables"`
@@ -148,12 +172,31 @@ type Buckets struct {
 // Throttles are the API Gateway settings for the stage.
 type Throttles struct {
 	Purchase apispec.Throttle `json:"purchase"` // method: R, burst R/2
-	App      apispec.Throttle `json:"app"`      // usage plan: 1.125 R
-	Stage    apispec.Throttle `json:"stage"`    // stage: 1.25 R
+	// TokenIssue is the purchase-token method: floor(R / 3), burst half.
+	TokenIssue apispec.Throttle `json:"tokenIssue"`
+	App        apispec.Throttle `json:"app"`   // usage plan: 1.125 R
+	Stage      apispec.Throttle `json:"stage"` // stage: 1.25 R
 	// FitsAccount says the stage fits the account default (10,000/5,000).
 	FitsAccount bool `json:"fitsAccount"`
 	// FitsProd says shared/apispec's prod limits admit R.
 	FitsProd bool `json:"fitsProd"`
+}
+
+// Admission sizes the admission step that meters buyers into reserve.
+type Admission struct {
+	// BuyersPerSecond is the token issue rate T: new buyers reach reserve
+	// no faster.
+	BuyersPerSecond float64 `json:"buyersPerSecond"`
+	// StagePerSecond is what they put on the stage: 3 × T ≤ R.
+	StagePerSecond float64 `json:"stagePerSecond"`
+	// SellOutSeconds is S / T, the sell-out time when the sale requires
+	// purchase tokens (S / R without).
+	SellOutSeconds float64 `json:"sellOutSeconds"`
+	Busy           float64 `json:"busy"`        // T × admission p99
+	Concurrency    int     `json:"concurrency"` // ceil(2 × busy), from the unreserved pool
+	// CostPerMillionBuyers is the admission step's own cost: a challenge
+	// and a token per buyer, the allowlist read included.
+	CostPerMillionBuyers float64 `json:"costPerMillionBuyers"`
 }
 
 // Concurrency sizes the reserve function.
@@ -161,12 +204,14 @@ type Concurrency struct {
 	Busy        float64 `json:"busy"`        // Little's law: R × p99
 	Reserved    int     `json:"reserved"`    // ceil(2 × R × p99)
 	Provisioned int     `json:"provisioned"` // ceil(R × p99)
-	// AccountNeeded is reserved + writer + the 100 AWS keeps unreserved.
+	// AccountNeeded is reserved + writer + admission + the 100 AWS keeps
+	// unreserved.
 	AccountNeeded int `json:"accountNeeded"`
 	// RampSeconds is how long a cold function takes to reach Reserved at
 	// 1,000 new environments per 10 s.
 	RampSeconds float64 `json:"rampSeconds"`
-	// SaleReadsPerSecond is the sale item's strongly consistent reads.
+	// SaleReadsPerSecond is the sale item's strongly consistent reads, one
+	// per second from each reserve and admission environment.
 	SaleReadsPerSecond float64 `json:"saleReadsPerSecond"`
 }
 
@@ -238,10 +283,11 @@ func New(in Input) (Plan, error) {
 		Reserved:    ceil(ConcurrencyHeadroom * busy),
 		Provisioned: ceil(busy),
 	}
+	p.Admission = admissionFor(p.Throttles.TokenIssue, s, DefaultPrices)
 	c := &p.Concurrency
-	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + UnreservedMinimum
+	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + UnreservedMinimum
 	c.RampSeconds = float64((c.Reserved+ScaleStep-1)/ScaleStep-1) * ScaleInterval.Seconds()
-	c.SaleReadsPerSecond = float64(c.Reserved) / SaleRefresh.Seconds()
+	c.SaleReadsPerSecond = float64(c.Reserved+p.Admission.Concurrency) / SaleRefresh.Seconds()
 
 	p.Tables = Tables{
 		SalesWRU:  r * WRUTakeStock,
@@ -259,15 +305,45 @@ func New(in Input) (Plan, error) {
 // usage plan 12.5% more and the stage 25% more, for the other routes (sale
 // info is cached, order status and cancel are light). Bursts are half the
 // rate. For R = 8,000 this is exactly shared/apispec's prod stage.
+//
+// The token method gets floor(R / 3): each admitted buyer sends a
+// challenge, a token and an order request, all on the stage, so buyers
+// admitted at R / 3 fill the purchase method's share of the stage (R) and
+// no more. Rounding down keeps 3 × T ≤ R (T is at least 1, so even a
+// tiny plan admits someone). For R = 1,000 (dev's purchase
+// method) and 8,000 (prod's) this is apispec's TokenIssue.
 func throttlesFor(r float64) Throttles {
 	t := func(rate float64) apispec.Throttle {
 		return apispec.Throttle{RateLimit: math.Ceil(rate), BurstLimit: ceil(rate / 2)}
 	}
-	th := Throttles{Purchase: t(r), App: t(r * 1.125), Stage: t(r * 1.25)}
+	token := math.Max(1, math.Floor(r/RequestsPerBuyer))
+	th := Throttles{Purchase: t(r), TokenIssue: t(token), App: t(r * 1.125), Stage: t(r * 1.25)}
 	th.FitsAccount = th.Stage.RateLimit <= AccountRPS && th.Stage.BurstLimit <= AccountBurst
 	prod := apispec.Stages["prod"]
-	th.FitsProd = prod.Purchase.RateLimit >= r && prod.App.RateLimit >= r && prod.Stage.RateLimit >= r
+	th.FitsProd = prod.Purchase.RateLimit >= r && prod.TokenIssue.RateLimit >= token &&
+		prod.App.RateLimit >= r && prod.Stage.RateLimit >= r
 	return th
+}
+
+// admissionFor sizes the admission step for a token rate t and stock s.
+// Its function does about a quarter of an accepted purchase's work (one
+// store call against four and a queue call), so its concurrency is small
+// and the token rate is set by the stage it shares with reserve, not by
+// the function.
+func admissionFor(t apispec.Throttle, s float64, pr Prices) Admission {
+	rate := t.RateLimit
+	a := Admission{
+		BuyersPerSecond: rate,
+		StagePerSecond:  RequestsPerBuyer * rate,
+		SellOutSeconds:  s / rate,
+		Busy:            rate * AdmissionP99.Seconds(),
+	}
+	a.Concurrency = ceil(ConcurrencyHeadroom * a.Busy)
+	// Per buyer: 2 API and WAF requests, 2 invocations, 1 allowlist read.
+	lambda := 2*pr.LambdaRequestsPerMillion +
+		(gbSeconds(AdmissionMemoryMB, AdmissionDuration.Seconds())+gbSeconds(AdmissionMemoryMB, ChallengeDuration.Seconds()))*1e6*pr.LambdaGBSecond
+	a.CostPerMillionBuyers = 2*pr.APIGatewayPerMillion + 2*pr.WAFPerMillion + lambda + AllowlistRRU*pr.RRUPerMillion
+	return a
 }
 
 func binding(p Plan) []string {
@@ -289,11 +365,12 @@ func binding(p Plan) []string {
 			num(p.Throttles.Stage.RateLimit), num(float64(p.Throttles.Stage.BurstLimit)))
 	}
 	if !p.Throttles.FitsProd {
-		add("shared/apispec prod limits (purchase %s rps) are below R; raise them to the throttles above", num(apispec.Stages["prod"].Purchase.RateLimit))
+		add("shared/apispec prod limits (purchase %s rps, token issue %s rps) are below the throttles above; raise them",
+			num(apispec.Stages["prod"].Purchase.RateLimit), num(apispec.Stages["prod"].TokenIssue.RateLimit))
 	}
 	if p.Concurrency.AccountNeeded > RegionalConcurrency {
-		add("Lambda concurrency: %d reserved + %d writer + 100 unreserved = %d, over the 1,000 regional default; request an increase",
-			p.Concurrency.Reserved, p.Queue.WriterMax, p.Concurrency.AccountNeeded)
+		add("Lambda concurrency: %d reserved + %d writer + %d admission + 100 unreserved = %d, over the 1,000 regional default; request an increase",
+			p.Concurrency.Reserved, p.Queue.WriterMax, p.Admission.Concurrency, p.Concurrency.AccountNeeded)
 	}
 	if p.Concurrency.RampSeconds > 0 {
 		add("Lambda scaling: from cold, %d environments take %.0f s at 1,000 per 10 s, and the stock sells out in %.1f s; provision %d environments before the start",
@@ -301,7 +378,7 @@ func binding(p Plan) []string {
 	}
 	if p.Concurrency.SaleReadsPerSecond > PartitionRCU {
 		add("sale item reads: %s strongly consistent reads/s from %d environments, over a partition's 3,000 RCU/s; lengthen the cache TTL",
-			num(p.Concurrency.SaleReadsPerSecond), p.Concurrency.Reserved)
+			num(p.Concurrency.SaleReadsPerSecond), p.Concurrency.Reserved+p.Admission.Concurrency)
 	}
 	if p.Queue.EnqueuePerSecond > FIFOQueueRate {
 		add("SQS FIFO: %s messages/s is over high-throughput FIFO's 70,000 TPS; use several queues", num(p.Queue.EnqueuePerSecond))

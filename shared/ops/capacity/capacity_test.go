@@ -94,6 +94,7 @@ func TestNew_ProdThrottles(t *testing.T) {
 		got, want apispec.Throttle
 	}{
 		{"purchase", p.Throttles.Purchase, prod.Purchase},
+		{"token issue", p.Throttles.TokenIssue, prod.TokenIssue},
 		{"app", p.Throttles.App, prod.App.Throttle},
 		{"stage", p.Throttles.Stage, prod.Stage},
 	} {
@@ -107,6 +108,95 @@ func TestNew_ProdThrottles(t *testing.T) {
 	// infra's prod default reserved concurrency (800) is the same Little's law.
 	if p.Concurrency.Reserved != 800 {
 		t.Errorf("reserved = %d, want 800 as infra's prod default", p.Concurrency.Reserved)
+	}
+}
+
+// TestNew_TokenIssueEqualsApispec ties every stage's token throttle to the
+// plan for that stage's purchase rate: floor(R / 3), burst half.
+func TestNew_TokenIssueEqualsApispec(t *testing.T) {
+	for stage, l := range apispec.Stages {
+		t.Run(stage, func(t *testing.T) {
+			p, err := New(Input{PeakRPS: int64(l.Purchase.RateLimit), Stock: 10_000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Throttles.TokenIssue; got != l.TokenIssue {
+				t.Errorf("plan token throttle for R = %v is %+v, want apispec %s TokenIssue %+v", l.Purchase.RateLimit, got, stage, l.TokenIssue)
+			}
+			// Buyers admitted at the token rate fit the purchase method:
+			// challenge, token and order each count on the stage.
+			if got := RequestsPerBuyer * l.TokenIssue.RateLimit; got > l.Purchase.RateLimit {
+				t.Errorf("3 × token rate = %v, want ≤ purchase rate %v", got, l.Purchase.RateLimit)
+			}
+			if float64(l.TokenIssue.BurstLimit) > l.TokenIssue.RateLimit || l.TokenIssue.BurstLimit < 1 {
+				t.Errorf("token burst %d, want 1..rate %v", l.TokenIssue.BurstLimit, l.TokenIssue.RateLimit)
+			}
+		})
+	}
+}
+
+func TestNew_Admission(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          Input
+		token       apispec.Throttle
+		concurrency int
+		sellOut     float64
+		account     int
+	}{
+		// busy = 6,666 × 0.015 = 99.99 → 200; 2,000 + 9 + 200 + 100.
+		{"worked example", Input{PeakRPS: 20_000, Stock: 50_000}, apispec.Throttle{RateLimit: 6666, BurstLimit: 3333}, 200, 50_000.0 / 6666, 2309},
+		// busy = 2,666 × 0.015 = 39.99 → 80; 800 + 9 + 80 + 100 fits 1,000.
+		{"prod", Input{PeakRPS: 8000, Stock: 50_000}, apispec.Throttle{RateLimit: 2666, BurstLimit: 1333}, 80, 50_000.0 / 2666, 989},
+		// The smallest rate that admits anyone: busy 0.015 → 1.
+		{"R=3 admits one a second", Input{PeakRPS: 3, Stock: 10}, apispec.Throttle{RateLimit: 1, BurstLimit: 1}, 1, 10, 1 + 2 + 1 + 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := p.Admission
+			if p.Throttles.TokenIssue != tc.token || a.BuyersPerSecond != tc.token.RateLimit {
+				t.Errorf("token throttle %+v, buyers/s %v; want %+v", p.Throttles.TokenIssue, a.BuyersPerSecond, tc.token)
+			}
+			if a.StagePerSecond != 3*tc.token.RateLimit || a.StagePerSecond > float64(tc.in.PeakRPS) {
+				t.Errorf("stage load %v, want 3 × %v ≤ R = %d", a.StagePerSecond, tc.token.RateLimit, tc.in.PeakRPS)
+			}
+			if a.Concurrency != tc.concurrency {
+				t.Errorf("admission concurrency %d, want %d", a.Concurrency, tc.concurrency)
+			}
+			if math.Abs(a.SellOutSeconds-tc.sellOut) > 1e-9 {
+				t.Errorf("sell-out with tokens %v s, want %v", a.SellOutSeconds, tc.sellOut)
+			}
+			if p.Concurrency.AccountNeeded != tc.account {
+				t.Errorf("account concurrency %d, want %d", p.Concurrency.AccountNeeded, tc.account)
+			}
+		})
+	}
+}
+
+func TestNew_AdmissionCost(t *testing.T) {
+	p, err := New(Input{PeakRPS: 8000, Stock: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By hand: 2 × 3.50 API + 2 × 0.60 WAF + 2 × 0.20 requests
+	// + 0.25 GB × (0.010 + 0.002) s × 1e6 × 0.0000133334 + 0.5 × 0.125 RRU.
+	want := 7.00 + 1.20 + 0.40 + 0.25*0.012*1e6*0.0000133334 + 0.0625
+	if got := p.Admission.CostPerMillionBuyers; math.Abs(got-want) > 1e-9 {
+		t.Errorf("admission cost = $%.6f per million buyers, want $%.6f", got, want)
+	}
+}
+
+func TestAdmissionMemory_EqualsApispec(t *testing.T) {
+	f, err := apispec.FunctionNamed(apispec.FunctionAdmission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.MemoryMB != AdmissionMemoryMB {
+		t.Errorf("AdmissionMemoryMB = %d, apispec's admission function has %d MB", AdmissionMemoryMB, f.MemoryMB)
 	}
 }
 
@@ -205,6 +295,7 @@ func TestWriteText(t *testing.T) {
 		"busy = R × p99 = 5,000 × 0.050 s = 250 environments",
 		"as of " + DefaultPrices.AsOf + "; verify before relying",
 		"-c reservedConcurrency=500",
+		"token issue rate T = floor(R / 3) = 1,666 buyers/s admitted; burst 833",
 		"\"shards\": 7",
 	} {
 		if !strings.Contains(out, want) {

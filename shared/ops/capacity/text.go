@@ -13,7 +13,7 @@ import (
 // WriteText writes the plan for people: every figure with the formula that
 // gives it, then the hard limits that bind and the deploy settings.
 func (p Plan) WriteText(w io.Writer) error {
-	in, sh, bk, th, c, q, tb, co := p.Input, p.Shards, p.Buckets, p.Throttles, p.Concurrency, p.Queue, p.Tables, p.Cost
+	in, sh, bk, th, c, q, tb, co, ad := p.Input, p.Shards, p.Buckets, p.Throttles, p.Concurrency, p.Queue, p.Tables, p.Cost, p.Admission
 	r := float64(in.PeakRPS)
 	var b strings.Builder
 	f := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
@@ -34,19 +34,21 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("")
 	f("3. API Gateway throttles (account default 10,000 rps / 5,000 burst, shared by all APIs in the region)")
 	f("   purchase method  rate = R          = %-8s burst = rate / 2 = %s", num(th.Purchase.RateLimit), num(float64(th.Purchase.BurstLimit)))
+	f("   token method     rate = floor(R/3) = %-8s burst = rate / 2 = %s   (section 8)", num(th.TokenIssue.RateLimit), num(float64(th.TokenIssue.BurstLimit)))
 	f("   app usage plan   rate = 1.125 × R  = %-8s burst = %s", num(th.App.RateLimit), num(float64(th.App.BurstLimit)))
 	f("   stage            rate = 1.25 × R   = %-8s burst = %s", num(th.Stage.RateLimit), num(float64(th.Stage.BurstLimit)))
-	f("   fits the account default: %s; shared/apispec prod (purchase %s/%s) admits R: %s",
-		yes(th.FitsAccount), num(apispec.Stages["prod"].Purchase.RateLimit), num(float64(apispec.Stages["prod"].Purchase.BurstLimit)), yes(th.FitsProd))
+	f("   fits the account default: %s; shared/apispec prod (purchase %s/%s, token %s/%s) admits these: %s",
+		yes(th.FitsAccount), num(apispec.Stages["prod"].Purchase.RateLimit), num(float64(apispec.Stages["prod"].Purchase.BurstLimit)),
+		num(apispec.Stages["prod"].TokenIssue.RateLimit), num(float64(apispec.Stages["prod"].TokenIssue.BurstLimit)), yes(th.FitsProd))
 	f("   WAF: the rate-based rule is per client IP over 5 minutes (minimum 10); it does not follow from R.")
 	f("   prod allows %s per 5 min (%.0f/s per IP); carrier NAT puts many phones behind one IP.", num(float64(apispec.Stages["prod"].WAFRateLimit)), float64(apispec.Stages["prod"].WAFRateLimit)/300)
 	f("")
 	f("4. Reserve function concurrency (regional default 1,000; +1,000 environments per function per 10 s)")
 	f("   busy = R × p99 = %s × %.3f s = %s environments (Little's law)", num(r), in.ReserveP99.Seconds(), num(c.Busy))
 	f("   reserved = ceil(%.0f × busy) = %d;  provisioned = ceil(busy) = %d", ConcurrencyHeadroom, c.Reserved, c.Provisioned)
-	f("   account needs reserved + writer + 100 unreserved = %d + %d + 100 = %d", c.Reserved, q.WriterMax, c.AccountNeeded)
+	f("   account needs reserved + writer + admission + 100 unreserved = %d + %d + %d + 100 = %d", c.Reserved, q.WriterMax, ad.Concurrency, c.AccountNeeded)
 	f("   cold ramp to reserved = (ceil(%d / 1,000) − 1) × 10 s = %.0f s; sell-out in %.2f s", c.Reserved, c.RampSeconds, sh.SellOutSeconds)
-	f("   sale item reads = reserved / %v refresh = %s RCU/s of 3,000 (strongly consistent GetItem)", SaleRefresh, num(c.SaleReadsPerSecond))
+	f("   sale item reads = (reserved + admission) / %v refresh = %s RCU/s of 3,000 (strongly consistent GetItem)", SaleRefresh, num(c.SaleReadsPerSecond))
 	f("")
 	f("5. FIFO queue and order writer (300 msg/s per group; Lambda concurrency on FIFO = min(groups, max concurrency))")
 	f("   enqueue rate E ≤ R = %s msg/s (one SendMessage per accepted order); high-throughput FIFO allows 70,000", num(q.EnqueuePerSecond))
@@ -73,6 +75,14 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("   this sale: a million attempts with %s accepted = $%.2f", num(float64(co.BlendedAccepted)), co.Blended)
 	f("   provisioned concurrency: %d × %d MB = $%.2f per hour configured (not per attempt)", c.Provisioned, ReserveMemoryMB, co.ProvisionedPerHour)
 	f("   Not included: 429s (WAF still inspects them), Cognito, CloudWatch Logs, data transfer.")
+	f("")
+	f("8. Admission: purchase tokens (a token lives 5 minutes and is reused: one per buyer per sale)")
+	f("   token issue rate T = floor(R / %d) = %s buyers/s admitted; burst %s", RequestsPerBuyer, num(ad.BuyersPerSecond), num(float64(th.TokenIssue.BurstLimit)))
+	f("   each buyer: challenge + token + order = %d requests → %d × T = %s/s on the stage, within the purchase share R", RequestsPerBuyer, RequestsPerBuyer, num(ad.StagePerSecond))
+	f("   admission work per token: 1 SHA-256 + 2 HMACs + 1 allowlist GetItem ≈ %v mean, %v p99 (reserve: %v p99)", AdmissionDuration, AdmissionP99, in.ReserveP99)
+	f("   busy = T × p99 = %s × %.3f s = %s environments; concurrency = ceil(%.0f × busy) = %d", num(ad.BuyersPerSecond), AdmissionP99.Seconds(), num(ad.Busy), ConcurrencyHeadroom, ad.Concurrency)
+	f("   sell-out with tokens ≥ S / T = %.1f s (without tokens S / R = %.2f s)", ad.SellOutSeconds, sh.SellOutSeconds)
+	f("   cost per million buyers admitted: 2 API + 2 WAF + 2 Lambda (%d MB × %v + %v) + %.1f RRU = $%.2f", AdmissionMemoryMB, AdmissionDuration, ChallengeDuration, AllowlistRRU, ad.CostPerMillionBuyers)
 	f("")
 	f("Where the hard limits bind:")
 	if len(p.Binding) == 0 {
