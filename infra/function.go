@@ -109,7 +109,7 @@ func (s *stack) newFunctions(d *data) *functions {
 	// for an allowlisted sale, the caller's allowlist entry. Challenges and
 	// tokens are HMACs, stored nowhere.
 	grant(apispec.FunctionAdmission, d.sales, ddbRead)
-	grant(apispec.FunctionAdmission, d.orders, ddbRead)
+	grant(apispec.FunctionAdmission, d.orders, []string{"dynamodb:GetItem"})
 	// GetSecretValue alone: the functions read the key set once per
 	// container and never describe or list secrets.
 	for name := range admissionKeyReaders {
@@ -120,7 +120,8 @@ func (s *stack) newFunctions(d *data) *functions {
 	}
 
 	grant(apispec.FunctionAdmin, d.sales, ddbRead, ddbWrite)
-	grant(apispec.FunctionAdmin, d.orders, ddbRead, ddbWrite)
+	// BatchWriteItem: an allowlist import writes up to 25 entries a call.
+	grant(apispec.FunctionAdmin, d.orders, ddbRead, ddbWrite, []string{"dynamodb:BatchWriteItem"})
 
 	grant(apispec.FunctionOrderWriter, d.orders, []string{"dynamodb:GetItem"}, ddbWrite)
 
