@@ -43,6 +43,9 @@ var Functions = []Function{
 	{Name: FunctionAdmin, MemoryMB: 512, Timeout: IntegrationTimeout},
 	// The orders queue's visibility timeout is derived from this (≥ 6×).
 	{Name: FunctionOrderWriter, MemoryMB: 256, Timeout: schema.OrderWriterTimeout},
+	// The IP-ban sync reads the active bans and brings the WebACL's two IP
+	// sets into line: a few small calls, retried on WAF's optimistic lock.
+	{Name: FunctionIPBanSync, MemoryMB: 256, Timeout: time.Minute},
 	// Settlement scans sales and queries every order bucket; it runs every
 	// SettlementEvery under a lease, so a long run is skipped, not doubled.
 	{Name: FunctionSettlement, MemoryMB: 1024, Timeout: 5 * time.Minute},
@@ -53,6 +56,11 @@ var Functions = []Function{
 // sale within this long of their payment window closing. EventBridge rates
 // are whole minutes.
 const SettlementEvery = time.Minute
+
+// BanSyncEvery is how often a schedule runs the IP-ban sync, so expired bans
+// leave the WAF IP sets even when nobody changes a ban. The admin routes
+// also run it at once after each change.
+const BanSyncEvery = time.Minute
 
 // FunctionNamed returns the function called name, or an error naming the
 // known ones.

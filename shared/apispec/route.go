@@ -10,6 +10,7 @@ const (
 	FunctionOrders      = "orders"
 	FunctionAdmin       = "admin"
 	FunctionAdmission   = "admission"
+	FunctionIPBanSync   = "ip-ban-sync"
 	FunctionOrderWriter = "order-writer"
 	FunctionSettlement  = "settlement"
 )
@@ -36,6 +37,12 @@ const (
 	RouteSettle        RouteKey = "POST /admin/sales/{saleId}/settle"
 	RouteReport        RouteKey = "GET /admin/sales/{saleId}/report"
 	RouteAllowlist     RouteKey = "POST /admin/sales/{saleId}/allowlist"
+	RouteIPBanAdd      RouteKey = "POST /admin/ip-bans"
+	RouteIPBanList     RouteKey = "GET /admin/ip-bans"
+	RouteIPBanRemove   RouteKey = "DELETE /admin/ip-bans/{banId}"
+	RouteUserBanAdd    RouteKey = "POST /admin/user-bans"
+	RouteUserBanList   RouteKey = "GET /admin/user-bans"
+	RouteUserBanRemove RouteKey = "DELETE /admin/user-bans/{userId}"
 )
 
 // KeyOf is the key of a method on a resource template, as a proxy request
@@ -86,7 +93,7 @@ func Lookup(k RouteKey) (Route, bool) {
 	return Route{}, false
 }
 
-// Routes is the API contract (v1, and v2's admission routes). Handlers check group membership themselves;
+// Routes is the API contract: v1, and v2's admission and perimeter routes. Handlers check group membership themselves;
 // the authorizer only proves who the caller is.
 var Routes = []Route{
 	{Method: "GET", Path: "/sales/{saleId}", Function: FunctionSaleInfo, Auth: AuthNone, CacheSeconds: 1},
@@ -102,6 +109,12 @@ var Routes = []Route{
 	{Method: "POST", Path: "/admin/sales/{saleId}/settle", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "GET", Path: "/admin/sales/{saleId}/report", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/sales/{saleId}/allowlist", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "POST", Path: "/admin/ip-bans", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "GET", Path: "/admin/ip-bans", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "DELETE", Path: "/admin/ip-bans/{banId}", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "POST", Path: "/admin/user-bans", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "GET", Path: "/admin/user-bans", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "DELETE", Path: "/admin/user-bans/{userId}", Function: FunctionAdmin, Auth: AuthCognito},
 }
 
 // MaxBodyBytes is the contract's request body limit, 10 KB. The deployed API

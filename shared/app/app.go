@@ -42,6 +42,9 @@ type App struct {
 	Settlement func(context.Context, events.EventBridgeEvent) error
 	// Settle runs one settlement pass over every recent sale.
 	Settle func(context.Context) error
+	// BanSync is the ip-ban-sync Lambda's handler: it brings the WAF IP
+	// sets into line with the active IP bans.
+	BanSync func(context.Context, events.EventBridgeEvent) error
 }
 
 // Options tune a process; zero values are the defaults.

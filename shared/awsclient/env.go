@@ -20,4 +20,15 @@ const (
 	// Secrets Manager secret instead.
 	EnvAdmissionKeys    = "ADMISSION_KEYS"
 	EnvAdmissionKeysARN = "ADMISSION_KEYS_ARN"
+	// The WebACL's IP sets of banned addresses, one per IP version, which
+	// the ip-ban-sync function keeps in line with the ban items: each set's
+	// name and id, and the WebACL's scope (REGIONAL for a REST API).
+	EnvIPSetV4Name = "IPSET_V4_NAME"
+	EnvIPSetV4ID   = "IPSET_V4_ID"
+	EnvIPSetV6Name = "IPSET_V6_NAME"
+	EnvIPSetV6ID   = "IPSET_V6_ID"
+	EnvWAFScope    = "WAF_SCOPE"
+	// EnvBanSyncFunction names the ip-ban-sync function, which the admin
+	// function invokes (asynchronously) after each IP ban change.
+	EnvBanSyncFunction = "BAN_SYNC_FUNCTION"
 )
