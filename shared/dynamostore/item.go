@@ -8,6 +8,8 @@
 //	Orders  pk=IDEM#<user>#<key> sk=IDEM        an idempotency record, TTL 24 h
 //	Orders  pk=CLAIM#<sale>#<user> sk=CLAIM     units a user holds in a sale
 //	Orders  pk=ALLOW#<sale>#<user> sk=ALLOW     a user on a sale's allowlist
+//	Orders  pk=BAN#IP sk=<ban id>               an IP ban, TTL at its expiry
+//	Orders  pk=BAN#USER sk=<user>               a user ban, TTL at its expiry
 //
 // A sale's orders sit under OrderBuckets() partitions (five per shard), so
 // order writes scale like stock writes and settlement can read them all with

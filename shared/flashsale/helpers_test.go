@@ -299,3 +299,33 @@ func (c *countingStore) Allowlisted(ctx context.Context, saleID, userID string) 
 	c.count("Allowlisted")
 	return c.next.Allowlisted(ctx, saleID, userID)
 }
+
+func (c *countingStore) PutIPBan(ctx context.Context, b flashsale.IPBan) error {
+	c.count("PutIPBan")
+	return c.next.PutIPBan(ctx, b)
+}
+
+func (c *countingStore) IPBans(ctx context.Context) ([]flashsale.IPBan, error) {
+	c.count("IPBans")
+	return c.next.IPBans(ctx)
+}
+
+func (c *countingStore) DeleteIPBan(ctx context.Context, banID string) error {
+	c.count("DeleteIPBan")
+	return c.next.DeleteIPBan(ctx, banID)
+}
+
+func (c *countingStore) PutUserBan(ctx context.Context, b flashsale.UserBan) error {
+	c.count("PutUserBan")
+	return c.next.PutUserBan(ctx, b)
+}
+
+func (c *countingStore) UserBans(ctx context.Context) ([]flashsale.UserBan, error) {
+	c.count("UserBans")
+	return c.next.UserBans(ctx)
+}
+
+func (c *countingStore) DeleteUserBan(ctx context.Context, userID string) error {
+	c.count("DeleteUserBan")
+	return c.next.DeleteUserBan(ctx, userID)
+}

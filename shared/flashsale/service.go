@@ -33,6 +33,7 @@ type Service struct {
 	settleWait time.Duration
 	salesMu    sync.Mutex
 	sales      map[string]*saleEntry
+	banCache   userBanCache
 
 	keys            *admission.Keys
 	governor        *admission.Governor

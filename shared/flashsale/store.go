@@ -143,6 +143,22 @@ type Store interface {
 	// Allowlisted reports whether a user is on a sale's allowlist.
 	Allowlisted(ctx context.Context, saleID, userID string) (bool, error)
 
+	// PutIPBan stores an IP ban, replacing the ban with the same ID.
+	PutIPBan(ctx context.Context, b IPBan) error
+	// IPBans lists the stored IP bans, expired ones included until the
+	// store deletes them (DynamoDB's TTL is lazy).
+	IPBans(ctx context.Context) ([]IPBan, error)
+	// DeleteIPBan deletes an IP ban.
+	// Errors: ErrBanNotFound.
+	DeleteIPBan(ctx context.Context, banID string) error
+	// PutUserBan stores a user ban, replacing the user's earlier one.
+	PutUserBan(ctx context.Context, b UserBan) error
+	// UserBans lists the stored user bans, expired ones included.
+	UserBans(ctx context.Context) ([]UserBan, error)
+	// DeleteUserBan deletes a user's ban.
+	// Errors: ErrBanNotFound.
+	DeleteUserBan(ctx context.Context, userID string) error
+
 	// SaveReport stores a sale's latest settlement report.
 	SaveReport(ctx context.Context, r Report) error
 	// Report reads the latest stored report.

@@ -10,6 +10,9 @@
 package memstore
 
 import (
+	"maps"
+	"slices"
+
 	"context"
 	"fmt"
 	"sync"
@@ -49,6 +52,8 @@ type Store struct {
 	adjustments map[string][]flashsale.Adjustment  // by sale ID, oldest first
 	reports     map[string]flashsale.Report        // by sale ID, the latest
 	allowlists  map[string]map[string]bool         // by sale ID, the users on it
+	ipBans      map[string]flashsale.IPBan         // by ban ID
+	userBans    map[string]flashsale.UserBan       // by user ID
 }
 
 var _ flashsale.Store = (*Store)(nil)
@@ -71,7 +76,61 @@ func New() *Store {
 		adjustments: map[string][]flashsale.Adjustment{},
 		reports:     map[string]flashsale.Report{},
 		allowlists:  map[string]map[string]bool{},
+		ipBans:      map[string]flashsale.IPBan{},
+		userBans:    map[string]flashsale.UserBan{},
 	}
+}
+
+// PutIPBan stores an IP ban, replacing the one with its ID.
+func (s *Store) PutIPBan(_ context.Context, b flashsale.IPBan) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ipBans[b.ID] = b
+	return nil
+}
+
+// IPBans lists the stored IP bans.
+func (s *Store) IPBans(context.Context) ([]flashsale.IPBan, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.ipBans)), nil
+}
+
+// DeleteIPBan deletes an IP ban.
+func (s *Store) DeleteIPBan(_ context.Context, banID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ipBans[banID]; !ok {
+		return flashsale.ErrBanNotFound
+	}
+	delete(s.ipBans, banID)
+	return nil
+}
+
+// PutUserBan stores a user ban, replacing the user's earlier one.
+func (s *Store) PutUserBan(_ context.Context, b flashsale.UserBan) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userBans[b.UserID] = b
+	return nil
+}
+
+// UserBans lists the stored user bans.
+func (s *Store) UserBans(context.Context) ([]flashsale.UserBan, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.userBans)), nil
+}
+
+// DeleteUserBan deletes a user's ban.
+func (s *Store) DeleteUserBan(_ context.Context, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.userBans[userID]; !ok {
+		return flashsale.ErrBanNotFound
+	}
+	delete(s.userBans, userID)
+	return nil
 }
 
 // AddToAllowlist puts users on a sale's allowlist.

@@ -3,8 +3,12 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"flashsale/shared/flashsale"
 )
@@ -247,4 +251,51 @@ func (s *suite) testAddStock(t *testing.T) {
 			t.Errorf("Sale(unknown) after AddStock: got error %v, want ErrSaleNotFound", err)
 		}
 	})
+}
+
+func (s *suite) testBans(t *testing.T) {
+	e := s.newEnv(t, 1)
+	v4, v6 := netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/48")
+	b4 := flashsale.IPBan{ID: flashsale.IPBanID(v4), CIDR: v4, ExpiresAt: t0.Add(time.Hour), Reason: "bot"}
+	b6 := flashsale.IPBan{ID: flashsale.IPBanID(v6), CIDR: v6, ExpiresAt: t0.Add(time.Minute)}
+	for _, b := range []flashsale.IPBan{b4, b6} {
+		if err := e.st.PutIPBan(e.ctx, b); err != nil {
+			t.Fatalf("PutIPBan(%s): %v", b.CIDR, err)
+		}
+	}
+	refreshed := b4
+	refreshed.ExpiresAt, refreshed.Reason = t0.Add(2*time.Hour), "still a bot"
+	if err := e.st.PutIPBan(e.ctx, refreshed); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.st.IPBans(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b flashsale.IPBan) int { return strings.Compare(a.ID, b.ID) })
+	want := []flashsale.IPBan{refreshed, b6}
+	slices.SortFunc(want, func(a, b flashsale.IPBan) int { return strings.Compare(a.ID, b.ID) })
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("IPBans after a refresh:\n got  %+v\n want %+v (one ban per range)", got, want)
+	}
+	if err := e.st.DeleteIPBan(e.ctx, b6.ID); err != nil {
+		t.Fatalf("DeleteIPBan: %v", err)
+	}
+	checkErr(t, "DeleteIPBan again", e.st.DeleteIPBan(e.ctx, b6.ID), flashsale.ErrBanNotFound)
+
+	u := flashsale.UserBan{UserID: "mallory", ExpiresAt: t0.Add(time.Hour), Reason: "scalper"}
+	if err := e.st.PutUserBan(e.ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	users, err := e.st.UserBans(e.ctx)
+	if err != nil || !reflect.DeepEqual(users, []flashsale.UserBan{u}) {
+		t.Errorf("UserBans = %+v, %v; want [%+v]", users, err, u)
+	}
+	if err := e.st.DeleteUserBan(e.ctx, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	checkErr(t, "DeleteUserBan again", e.st.DeleteUserBan(e.ctx, "mallory"), flashsale.ErrBanNotFound)
+	if users, _ := e.st.UserBans(e.ctx); len(users) != 0 {
+		t.Errorf("UserBans after delete = %+v, want none", users)
+	}
 }

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(tb testing.TB) flashsale.Store) {
 		{"Report", s.testReport},
 		{"Report_Copies", s.testReportCopies},
 		{"Allowlist", s.testAllowlist},
+		{"Bans", s.testBans},
 	} {
 		t.Run(tc.name, tc.test)
 	}

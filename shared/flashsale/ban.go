@@ -1,0 +1,256 @@
+package flashsale
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// IPBan keeps an address or a range out of every route until it expires
+// (DESIGN.md, "Perimeter (v2)"). Deployed, WAF enforces it from an IP set;
+// locally the gateway does.
+type IPBan struct {
+	ID        string
+	CIDR      netip.Prefix
+	ExpiresAt time.Time
+	Reason    string
+}
+
+// UserBan keeps an account from getting purchase tokens and from reserve
+// until it expires.
+type UserBan struct {
+	UserID    string
+	ExpiresAt time.Time
+	Reason    string
+}
+
+// Ban limits.
+const (
+	MaxBanTTL       = 30 * 24 * time.Hour
+	MaxBanReasonLen = 200
+	// DefaultUserBanTTL is a user ban's life when the admin gives none: the
+	// contract's body for user bans has no ttlSeconds, and bans, like IP
+	// bans, should not outlive the month.
+	DefaultUserBanTTL = MaxBanTTL
+	// UserBanRefresh is how often a container rereads the user-ban list:
+	// reserve checks bans against its copy, never with a per-request read.
+	UserBanRefresh = 3 * time.Second
+)
+
+// Ban errors.
+var (
+	ErrUserBanned  = errors.New("this account is banned from purchasing")
+	ErrBanNotFound = errors.New("no such ban")
+)
+
+// ParseCIDR reads a ban's address or range: a bare address means /32 (or
+// /128); /0 would ban everyone and is refused. The result is masked, so
+// 203.0.113.7/24 and 203.0.113.0/24 are one ban.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	bad := func(msg string) (netip.Prefix, error) {
+		return netip.Prefix{}, &InputError{Code: "invalid_cidr", Field: "cidr", Message: msg}
+	}
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return bad("cidr must be an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.7/32")
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return bad("cidr must be an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.7/32")
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+	}
+	if p.Bits() == 0 {
+		return bad("a /0 range would ban every address")
+	}
+	return p.Masked(), nil
+}
+
+// IPBanID names the ban of a range: the same range always gets the same
+// id, so banning it again refreshes the one ban.
+func IPBanID(p netip.Prefix) string {
+	sum := sha256.Sum256([]byte(p.String()))
+	return "ipb-" + hex.EncodeToString(sum[:8])
+}
+
+func banTTL(seconds *int64, def time.Duration) (time.Duration, error) {
+	if seconds == nil {
+		if def > 0 {
+			return def, nil
+		}
+		return 0, &InputError{Code: "invalid_ttlSeconds", Field: "ttlSeconds", Message: "ttlSeconds is required"}
+	}
+	if *seconds < 1 || *seconds > int64(MaxBanTTL/time.Second) {
+		return 0, &InputError{Code: "invalid_ttlSeconds", Field: "ttlSeconds",
+			Message: fmt.Sprintf("ttlSeconds must be between 1 and %d (30 days)", int64(MaxBanTTL/time.Second))}
+	}
+	return time.Duration(*seconds) * time.Second, nil
+}
+
+func checkReason(reason string) error {
+	if len(reason) > MaxBanReasonLen {
+		return &InputError{Code: "invalid_reason", Field: "reason", Message: "reason must be at most 200 characters"}
+	}
+	return nil
+}
+
+// BanIP bans a range for ttlSeconds (required). Banning a range again
+// refreshes its ban: same id, new expiry and reason.
+// Errors: *InputError, ErrUnavailable.
+func (s *Service) BanIP(ctx context.Context, cidr string, ttlSeconds *int64, reason string) (IPBan, error) {
+	p, err := ParseCIDR(cidr)
+	if err != nil {
+		return IPBan{}, err
+	}
+	ttl, err := banTTL(ttlSeconds, 0)
+	if err != nil {
+		return IPBan{}, err
+	}
+	if err := checkReason(reason); err != nil {
+		return IPBan{}, err
+	}
+	b := IPBan{ID: IPBanID(p), CIDR: p, ExpiresAt: s.now().Truncate(time.Second).Add(ttl), Reason: reason}
+	if err := s.store.PutIPBan(ctx, b); err != nil {
+		return IPBan{}, s.unavailable(err, "ban %s", p)
+	}
+	return b, nil
+}
+
+// IPBans lists the bans in force, by range.
+// Errors: ErrUnavailable.
+func (s *Service) IPBans(ctx context.Context) ([]IPBan, error) {
+	all, err := s.store.IPBans(ctx)
+	if err != nil {
+		return nil, s.unavailable(err, "list IP bans")
+	}
+	now := s.now()
+	live := slices.DeleteFunc(all, func(b IPBan) bool { return !now.Before(b.ExpiresAt) })
+	slices.SortFunc(live, func(a, b IPBan) int { return strings.Compare(a.CIDR.String(), b.CIDR.String()) })
+	return live, nil
+}
+
+// UnbanIP lifts a ban.
+// Errors: ErrBanNotFound, ErrUnavailable.
+func (s *Service) UnbanIP(ctx context.Context, banID string) error {
+	if err := s.store.DeleteIPBan(ctx, banID); err != nil {
+		return s.unavailable(err, "unban %s", banID)
+	}
+	return nil
+}
+
+// BanUser bans an account for ttlSeconds (DefaultUserBanTTL when nil).
+// Banning it again refreshes the ban.
+// Errors: *InputError, ErrUnavailable.
+func (s *Service) BanUser(ctx context.Context, userID string, ttlSeconds *int64, reason string) (UserBan, error) {
+	if !ValidID(userID) {
+		return UserBan{}, &InputError{Code: "invalid_userId", Field: "userId", Message: "userId must be 1-64 characters of [A-Za-z0-9_-]"}
+	}
+	ttl, err := banTTL(ttlSeconds, DefaultUserBanTTL)
+	if err != nil {
+		return UserBan{}, err
+	}
+	if err := checkReason(reason); err != nil {
+		return UserBan{}, err
+	}
+	b := UserBan{UserID: userID, ExpiresAt: s.now().Truncate(time.Second).Add(ttl), Reason: reason}
+	if err := s.store.PutUserBan(ctx, b); err != nil {
+		return UserBan{}, s.unavailable(err, "ban user %s", userID)
+	}
+	s.banCache.forget() // this container sees its own ban at once
+	return b, nil
+}
+
+// UserBans lists the user bans in force, by user.
+// Errors: ErrUnavailable.
+func (s *Service) UserBans(ctx context.Context) ([]UserBan, error) {
+	all, err := s.store.UserBans(ctx)
+	if err != nil {
+		return nil, s.unavailable(err, "list user bans")
+	}
+	now := s.now()
+	live := slices.DeleteFunc(all, func(b UserBan) bool { return !now.Before(b.ExpiresAt) })
+	slices.SortFunc(live, func(a, b UserBan) int { return strings.Compare(a.UserID, b.UserID) })
+	return live, nil
+}
+
+// UnbanUser lifts a user ban.
+// Errors: ErrBanNotFound, ErrUnavailable.
+func (s *Service) UnbanUser(ctx context.Context, userID string) error {
+	if err := s.store.DeleteUserBan(ctx, userID); err != nil {
+		return s.unavailable(err, "unban user %s", userID)
+	}
+	s.banCache.forget()
+	return nil
+}
+
+// CheckUserBan answers ErrUserBanned for a banned account. It reads this
+// container's copy of the ban list, refreshed at most every UserBanRefresh
+// by one caller while the others keep using the old copy: reserve never
+// makes a store call per request for it. A failed refresh keeps the old
+// copy until the next period.
+func (s *Service) CheckUserBan(ctx context.Context, userID string) error {
+	now := s.now()
+	list := s.banCache.current()
+	if list == nil || now.Sub(list.fetchedAt) >= UserBanRefresh {
+		list = s.banCache.refresh(ctx, s, now)
+	}
+	if exp, banned := list.users[userID]; banned && now.Before(exp) {
+		return ErrUserBanned
+	}
+	return nil
+}
+
+// userBanList is one container's copy of the user bans, replaced whole on
+// each refresh and read without a lock.
+type userBanList struct {
+	users     map[string]time.Time // expiry by user
+	fetchedAt time.Time
+}
+
+type userBanCache struct {
+	list atomic.Pointer[userBanList]
+	mu   sync.Mutex // one refresh at a time
+}
+
+func (c *userBanCache) current() *userBanList { return c.list.Load() }
+func (c *userBanCache) forget()               { c.list.Store(nil) }
+
+func (c *userBanCache) refresh(ctx context.Context, s *Service, now time.Time) *userBanList {
+	if !c.mu.TryLock() {
+		if l := c.list.Load(); l != nil {
+			return l // someone else is refreshing: use the old copy
+		}
+		c.mu.Lock() // no copy yet: wait for the first load
+	}
+	defer c.mu.Unlock()
+	if l := c.list.Load(); l != nil && now.Sub(l.fetchedAt) < UserBanRefresh {
+		return l
+	}
+	bans, err := s.store.UserBans(ctx)
+	next := &userBanList{users: map[string]time.Time{}, fetchedAt: now}
+	if err != nil {
+		s.log.ErrorContext(ctx, "user bans not refreshed; keeping the last list", "err", err)
+		if l := c.list.Load(); l != nil {
+			next.users = l.users
+		}
+	}
+	for _, b := range bans {
+		next.users[b.UserID] = b.ExpiresAt
+	}
+	c.list.Store(next)
+	return next
+}
