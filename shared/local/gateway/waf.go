@@ -53,7 +53,7 @@ type ipRateRule struct {
 type ipRateShard struct {
 	mu        sync.Mutex
 	ips       map[[16]byte]*ipWindow
-	nextSweep int64  // the second of the next sweep
+	nextSweep int64    // the second of the next sweep
 	_         [40]byte // one cache line per shard, so shards share no line
 }
 
