@@ -51,8 +51,8 @@ schedule and seeds an open demo sale with id "demo". The gateway answers 503
 until all of that is done. Ctrl-C stops everything.
 
 Limits: by default the gateway enforces the dev stage's numbers from
-shared/apispec, as deployed. First the WebACL's per-IP rate rule: more than
-WAFRateLimit requests (dev: `+strconv.Itoa(apispec.Stages["dev"].WAFRateLimit)+`) from one source IP in a trailing
+shared/apispec, as deployed. First the WebACL's per-IP rate rule: more
+than ` + strconv.Itoa(apispec.Stages["dev"].WAFRateLimit) + ` requests (WAFRateLimit) from one source IP in a trailing
 5 minutes answer 429 {"message":"Too Many Requests"} on every route, until
 that IP's rate falls back under the limit; requests it refuses count too.
 It keys on the TCP peer address, so tools that play a crowd send each buyer
