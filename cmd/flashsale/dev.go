@@ -30,6 +30,8 @@ type devOptions struct {
 	settleEvery time.Duration
 	grace       time.Duration
 	limits      string
+	waf         string
+	wafSet      bool // --waf was given, not defaulted
 	state       string
 	verbose     bool
 }
@@ -46,18 +48,31 @@ func newDevCmd() *cobra.Command {
 tables and queues from shared/schema (prefix dev-), serves the API through the
 local gateway, feeds the orders queue to the order writer, runs settlement on a
 schedule and seeds an open demo sale with id "demo". The gateway answers 503
-until all of that is done. Ctrl-C stops everything.`,
+until all of that is done. Ctrl-C stops everything.
+
+Limits: by default the gateway enforces the dev stage's numbers from
+shared/apispec, as deployed. First the WebACL's per-IP rate rule: more
+than ` + strconv.Itoa(apispec.Stages["dev"].WAFRateLimit) + ` requests (WAFRateLimit) from one source IP in a trailing
+5 minutes answer 429 {"message":"Too Many Requests"} on every route, until
+that IP's rate falls back under the limit; requests it refuses count too.
+It keys on the TCP peer address, so tools that play a crowd send each buyer
+from its own loopback address (127.0.0.0/8; see shared/client's
+SourceAddr). Then API Gateway's stage, method and usage-plan throttles.
+--waf off turns the per-IP rule off and keeps the throttles; --limits off
+turns everything off, the per-IP rule included.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			o.wafSet = cmd.Flags().Changed("waf")
 			return runDev(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.register(cmd, devstack.DefaultDynamoDBPort, devstack.DefaultSQSPort)
 	cmd.Flags().IntVar(&o.port, "port", DefaultGatewayPort, "gateway port on 127.0.0.1")
 	cmd.Flags().DurationVar(&o.settleEvery, "settle-every", apispec.SettlementEvery, "how often the settlement schedule runs")
-	cmd.Flags().StringVar(&o.limits, "limits", "on", `the dev stage's throttles (stage, method, usage plan); "off" for benchmarks and experiments`)
+	cmd.Flags().StringVar(&o.limits, "limits", "on", `the dev stage's limits: throttles (stage, method, usage plan) and the per-IP rate rule; "off" for none at all, for benchmarks and experiments`)
+	cmd.Flags().StringVar(&o.waf, "waf", "on", `the WebACL's per-IP rate rule (WAFRateLimit requests per source IP per 5 minutes, then 429); "off" keeps the throttles but lets one address send any number`)
 	cmd.Flags().DurationVar(&o.grace, "grace", 2*time.Minute, "how long a purchase's hold may stay pending before settlement presumes its request dead and reclaims its units")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "debug logs, including one line per request")
 	cmd.Flags().StringVar(&o.state, "state", "", "state folder for keys, logs and stack.json (default $"+devauth.StateEnv+" or <repo>/.flashsale)")
@@ -73,6 +88,10 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	limits, err := devLimits(o.limits)
+	if err != nil {
+		return err
+	}
+	noIPRule, err := devIPRateRule(o.waf, o.wafSet, limits)
 	if err != nil {
 		return err
 	}
@@ -101,7 +120,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	st, err := devstack.Open(ctx, devstack.Config{
 		Root: root, StateDir: state, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)),
 		DynamoDBPort: o.dynamoDBPort, SQSPort: o.sqsPort, DataDir: o.data,
-		Limits: limits, SettleEvery: o.settleEvery, Grace: o.grace, Seed: devstack.SeedDemo, Logger: log,
+		Limits: limits, NoIPRateRule: noIPRule, SettleEvery: o.settleEvery, Grace: o.grace, Seed: devstack.SeedDemo, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -109,10 +128,17 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	defer func() { err = errors.Join(err, st.Close()) }()
 
 	limitsOff := limits == apispec.Limits{}
-	if limitsOff {
-		log.Warn("throttling is off (--limits off): no stage, method or usage-plan limits")
+	ipRule := limits.WAFRateLimit
+	if noIPRule {
+		ipRule = 0
 	}
-	printQuickstart(stdout, st.URL, st.Issuer.APIKey(), state, stateArg, limitsOff)
+	switch {
+	case limitsOff:
+		log.Warn("throttling is off (--limits off): no per-IP rule, no stage, method or usage-plan limits")
+	case ipRule == 0:
+		log.Warn("the per-IP rate rule is off (--waf off); the throttles are on")
+	}
+	printQuickstart(stdout, st.URL, st.Issuer.APIKey(), state, stateArg, limitsOff, ipRule)
 	log.Info("flashsale dev is up; stop with Ctrl-C", "url", st.URL, "after", time.Since(st.StartedAt).Round(time.Millisecond))
 	if err := st.Wait(ctx); err != nil {
 		return err
@@ -121,7 +147,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	return nil
 }
 
-// devLimits reads --limits: the dev stage's throttles, or none.
+// devLimits reads --limits: the dev stage's limits, or none.
 func devLimits(flag string) (apispec.Limits, error) {
 	switch flag {
 	case "on":
@@ -133,14 +159,41 @@ func devLimits(flag string) (apispec.Limits, error) {
 	}
 }
 
+// devIPRateRule reads --waf (set: given on the command line) and says
+// whether the per-IP rate rule is off on top of what --limits gave.
+// --limits off already means no limit at all, so an explicit --waf on beside
+// it asks for something it cannot have.
+func devIPRateRule(flag string, set bool, limits apispec.Limits) (off bool, err error) {
+	switch flag {
+	case "on":
+		if set && limits.WAFRateLimit == 0 {
+			return false, errors.New("--waf on: --limits off turns every limit off, the per-IP rule included; use --limits on (the default) with --waf on")
+		}
+		return false, nil
+	case "off":
+		return true, nil
+	default:
+		return false, fmt.Errorf("--waf %q: want on or off", flag)
+	}
+}
+
 // printQuickstart tells a developer how to call the running stack. stateArg
-// is " --state DIR" when the state folder is not the default one.
-func printQuickstart(w io.Writer, url, apiKey, state, stateArg string, limitsOff bool) {
-	if limitsOff {
+// is " --state DIR" when the state folder is not the default one; ipRule is
+// the per-IP rate rule's limit, 0 when it is off.
+func printQuickstart(w io.Writer, url, apiKey, state, stateArg string, limitsOff bool, ipRule int) {
+	switch {
+	case limitsOff:
 		fmt.Fprint(w, `
-WARNING: --limits off: the gateway throttles nothing (no stage, method or
-usage-plan limits). The deployed API does; numbers measured here will not
-hold there. Restart without --limits off to get the dev stage's limits.
+WARNING: --limits off: the gateway limits nothing (no per-IP rate rule, no
+stage, method or usage-plan throttles). The deployed API does; numbers
+measured here will not hold there. Restart without --limits off to get the
+dev stage's limits.
+`)
+	case ipRule == 0:
+		fmt.Fprint(w, `
+WARNING: --waf off: one address may send any number of requests. The
+deployed WebACL refuses an IP over its per-IP rate; restart without --waf off
+to get the dev stage's rule.
 `)
 	}
 	fmt.Fprintf(w, `
@@ -160,6 +213,12 @@ flashsale dev is running at %[1]s  (state: %[3]s)
   # settle and report: go run ./cmd/flashsale report%[4]s --sale demo --settle
   # dead letters:      go run ./cmd/flashsale dlq list%[4]s
   # a whole sale:      make demo   (in another terminal; it uses this stack)
-
 `, url, apiKey, state, stateArg)
+	if ipRule > 0 {
+		fmt.Fprintf(w, `
+  # Like the deployed WebACL, the gateway answers 429 to a source IP that sent
+  # more than %d requests in the last 5 minutes (--waf off to lift it).
+`, ipRule)
+	}
+	fmt.Fprintln(w)
 }

@@ -56,9 +56,13 @@ type Config struct {
 	DynamoDBOptions []func(*dynamodb.Options)
 	SQSOptions      []func(*sqs.Options)
 
-	// Limits are the gateway's throttles: apispec.LimitsFor("dev") as
-	// deployed, or the zero Limits for none at all.
+	// Limits are the gateway's throttles and the WebACL's per-IP rate rule
+	// (WAFRateLimit): apispec.LimitsFor("dev") as deployed, or the zero
+	// Limits for none at all.
 	Limits apispec.Limits
+	// NoIPRateRule turns the per-IP rate rule off and keeps the throttles,
+	// for experiments that play many buyers from one address.
+	NoIPRateRule bool
 	// Stage goes into requestContext.stage; default "local".
 	Stage string
 	// SettleEvery is the settlement schedule's period; default
@@ -287,7 +291,7 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	}
 	s.Gateway, err = gateway.New(gateway.Config{
 		Routes: apispec.Routes, Handlers: s.App.Handlers, Functions: apispec.Functions,
-		Verifier: s.Issuer.Verifier(), Limits: c.Limits, APIKeys: []string{s.Issuer.APIKey()},
+		Verifier: s.Issuer.Verifier(), Limits: c.Limits, NoIPRateRule: c.NoIPRateRule, APIKeys: []string{s.Issuer.APIKey()},
 		Stage: c.Stage, Logger: s.log, LogRequests: c.LogRequests,
 	})
 	if err != nil {

@@ -181,15 +181,19 @@ func TestOpen_LimitsReachTheGateway(t *testing.T) {
 	tests := []struct {
 		name     string
 		limits   apispec.Limits
+		noIPRule bool
 		want429s bool
 	}{
-		{"one request a second", apispec.Limits{Stage: apispec.Throttle{RateLimit: 1, BurstLimit: 1}}, true},
-		{"limits off", apispec.Limits{}, false},
+		{"one request a second", apispec.Limits{Stage: apispec.Throttle{RateLimit: 1, BurstLimit: 1}}, false, true},
+		{"limits off", apispec.Limits{}, false, false},
+		{"per-IP rate rule", apispec.Limits{WAFRateLimit: 10}, false, true},
+		{"per-IP rate rule off", apispec.Limits{WAFRateLimit: 10}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testenv.StackConfig(t)
 			cfg.Limits = tc.limits
+			cfg.NoIPRateRule = tc.noIPRule
 			cfg.NoBackground = true
 			st := testenv.OpenStack(t, cfg)
 			throttled := 0

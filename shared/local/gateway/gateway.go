@@ -61,8 +61,14 @@ type Config struct {
 	// Verifier authorizes AuthCognito routes; required if any is served.
 	Verifier Authorizer
 	// Limits are the stage, method and usage-plan throttles. A zero RateLimit
-	// switches that level off.
+	// switches that level off. Limits.WAFRateLimit is the WebACL's per-IP
+	// rate rule, which the gateway enforces before anything else, as WAF
+	// sits in front of API Gateway; 0 switches it off.
 	Limits apispec.Limits
+	// NoIPRateRule switches the per-IP rate rule off whatever
+	// Limits.WAFRateLimit says, for experiments that play many buyers from
+	// one address.
+	NoIPRateRule bool
 	// APIKeys are the usage plan's valid x-api-key values.
 	APIKeys []string
 	// Stage names the stage in requestContext.stage; empty means "local".
@@ -78,6 +84,7 @@ type Config struct {
 
 // Gateway is an http.Handler that behaves like the deployed REST API.
 type Gateway struct {
+	ipRate   *ipRateRule // nil: off
 	router   *router
 	verifier Authorizer
 	stage    *rate.Limiter
@@ -118,6 +125,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if !cfg.NoIPRateRule {
+		g.ipRate = newIPRateRule(cfg.Limits.WAFRateLimit, g.log)
 	}
 	for _, k := range cfg.APIKeys {
 		if k == "" {
@@ -181,9 +191,10 @@ func handlerError(code, message string) string {
 	return string(b)
 }
 
-// ServeHTTP runs one request through the stages API Gateway applies, in its
-// order: route match, stage and method throttles, authorizer, API key and
-// usage plan, then the integration (the handler).
+// ServeHTTP runs one request through the WebACL's per-IP rate rule, then
+// the stages API Gateway applies, in its order: route match, stage and
+// method throttles, authorizer, API key and usage plan, then the integration
+// (the handler).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
 	reqID := g.requestID()
@@ -199,6 +210,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, reqID string) int {
+	// WAF evaluates a request before API Gateway sees it: unknown routes
+	// count, and a refused request spends no throttle token.
+	if !g.ipRate.allow(r.RemoteAddr, now) {
+		return g.fail(w, reqID, errRateBased)
+	}
 	rt, params, ok := g.router.match(r.Method, r.URL.EscapedPath())
 	if !ok {
 		return g.fail(w, reqID, errMissingToken)
