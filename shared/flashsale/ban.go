@@ -51,28 +51,33 @@ var (
 	ErrBanNotFound = errors.New("no such ban")
 )
 
-// ParseCIDR reads a ban's address or range: a bare address means /32 (or
-// /128); /0 would ban everyone and is refused. The result is masked, so
-// 203.0.113.7/24 and 203.0.113.0/24 are one ban.
+// ParseCIDR reads a ban's address or range as the contract takes it: a
+// bare address means /32 (IPv4) or /128 (IPv6); host bits are cleared
+// (10.1.2.3/8 is 10.0.0.0/8); an IPv4-mapped IPv6 address or prefix
+// (::ffff:a.b.c.d) is the IPv4 one, since WAF matches IPv4 clients against
+// the IPv4 set. A /0 would ban every address and is refused, as are zones
+// and anything that does not parse.
+// Errors: *InputError (invalid_cidr).
 func ParseCIDR(s string) (netip.Prefix, error) {
 	bad := func(msg string) (netip.Prefix, error) {
 		return netip.Prefix{}, &InputError{Code: "invalid_cidr", Field: "cidr", Message: msg}
 	}
+	const form = "cidr must be an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.7/32"
 	var p netip.Prefix
 	if strings.Contains(s, "/") {
 		var err error
 		if p, err = netip.ParsePrefix(s); err != nil {
-			return bad("cidr must be an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.7/32")
+			return bad(form)
 		}
 	} else {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			return bad("cidr must be an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.7/32")
+			return bad(form)
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	if p.Addr().Is4In6() {
-		p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
 	if p.Bits() == 0 {
 		return bad("a /0 range would ban every address")

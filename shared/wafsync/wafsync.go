@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	"github.com/aws/aws-sdk-go-v2/service/wafv2/types"
+
+	"flashsale/shared/flashsale"
 )
 
 // MaxAddresses is WAF's limit on the entries of one IP set (a CIDR is one
@@ -221,31 +223,12 @@ func Normalize(cidrs []string) (v4, v6 []string, err error) {
 	return slices.Compact(v4), slices.Compact(v6), nil
 }
 
-// NormalizeCIDR parses a ban's CIDR as the contract takes it: a bare address
-// means /32 (IPv4) or /128 (IPv6); host bits are cleared (10.1.2.3/8 is
-// 10.0.0.0/8); an IPv4-mapped IPv6 address or prefix (::ffff:a.b.c.d) is the
-// IPv4 one, since WAF matches IPv4 clients against the IPv4 set. A /0, a
-// zone or anything that does not parse is an ErrInvalidCIDR.
+// NormalizeCIDR is flashsale.ParseCIDR, the one reading of a ban's CIDR,
+// with its error as an ErrInvalidCIDR.
 func NormalizeCIDR(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	var p netip.Prefix
-	if strings.Contains(s, "/") {
-		var err error
-		if p, err = netip.ParsePrefix(s); err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q: %w", s, ErrInvalidCIDR)
-		}
-	} else {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q: %w", s, ErrInvalidCIDR)
-		}
-		p = netip.PrefixFrom(a, a.BitLen())
+	p, err := flashsale.ParseCIDR(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: %v: %w", s, err, ErrInvalidCIDR)
 	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	if p.Bits() == 0 {
-		return netip.Prefix{}, fmt.Errorf("%q: a /0 would ban everyone: %w", s, ErrInvalidCIDR)
-	}
-	return p.Masked(), nil
+	return p, nil
 }
