@@ -23,6 +23,7 @@ import (
 	"flashsale/shared/handler"
 	"flashsale/shared/metric"
 	"flashsale/shared/sqsqueue"
+	"flashsale/shared/wafsync"
 )
 
 // APIHandler is the signature of every API Gateway proxy handler.
@@ -60,6 +61,13 @@ type Options struct {
 	AdmissionKeys *admission.Keys
 	// Metrics receives settlement metrics as EMF lines; nil drops them.
 	Metrics io.Writer
+	// BanNotifier hears of IP-ban changes; New sets it from
+	// BAN_SYNC_FUNCTION (a nudge of the sync function). Nil locally, where
+	// the gateway rereads the bans itself.
+	BanNotifier handler.BanNotifier
+	// WAFSync brings the WAF IP sets into line (the ip-ban-sync function);
+	// New sets it from the IPSET_* environment.
+	WAFSync *wafsync.Syncer
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
@@ -89,6 +97,9 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 				return nil, err
 			}
 		}
+	}
+	if o.BanNotifier == nil && o.WAFSync == nil {
+		o.BanNotifier, o.WAFSync = banSyncFromEnv(cfg)
 	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups)
@@ -142,10 +153,11 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
 	return &App{
 		Service:     svc,
-		Handlers:    apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), log)),
+		Handlers:    apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
 		OrderWriter: handler.NewOrderWriter(svc, log),
 		Settlement:  handler.NewSettlement(svc, log),
 		Settle:      svc.SettleAll,
+		BanSync:     banSync(svc, o.WAFSync, log),
 	}
 }
 

@@ -155,15 +155,19 @@ func (s *Service) Challenge(ctx context.Context, saleID string, b Buyer) (admiss
 
 // IssuePurchaseToken gives an eligible buyer who solved the sale's
 // challenge a purchase token, checking in the contract's order: the sale
-// (404, 403, 410), eligibility (group, account age, allowlist), then the
-// solution (400). sol may be nil when the sale has no challenge. A sale
+// (404, 403, 410), a user ban, eligibility (group, account age,
+// allowlist), then the solution (400). sol may be nil when the sale has no challenge. A sale
 // without tokens still issues them, so a client that always runs the flow
 // works everywhere; reserve ignores them there.
 // Errors: ErrSaleNotFound, ErrSaleNotOpen, ErrSaleClosed, ErrSoldOut,
-// *NotEligibleError, *InputError (invalid_solution), ErrUnavailable.
+// ErrUserBanned, *NotEligibleError, *InputError (invalid_solution),
+// ErrUnavailable.
 func (s *Service) IssuePurchaseToken(ctx context.Context, saleID string, b Buyer, sol *Solution) (PurchaseToken, error) {
 	st, now, err := s.admissionOpen(ctx, saleID)
 	if err != nil {
+		return PurchaseToken{}, err
+	}
+	if err := s.CheckUserBan(ctx, b.UserID); err != nil {
 		return PurchaseToken{}, err
 	}
 	if err := s.eligible(ctx, st.Sale, b, now); err != nil {

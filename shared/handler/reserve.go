@@ -43,8 +43,8 @@ func quickQuantity(req events.APIGatewayProxyRequest) (int64, bool) {
 }
 
 // NewReserve serves POST /sales/{saleId}/orders, checking in the contract's
-// order: auth, unknown sale, purchase token, key, body, then the service's
-// own checks.
+// order: auth, unknown sale, purchase token, user ban, key, body, then the
+// service's own checks.
 func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		caller, saleID, err := buyerInSale(req)
@@ -56,6 +56,9 @@ func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 			return events.APIGatewayProxyResponse{}, err
 		}
 		if err := svc.CheckPurchaseToken(st, caller.UserID, header(req, "Purchase-Token")); err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		if err := svc.CheckUserBan(ctx, caller.UserID); err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
 		// The key's only check: the service trusts it (ReserveRequest.Key).

@@ -56,6 +56,8 @@ var errorTable = []struct {
 	{flashsale.ErrPurchaseTokenExpired, outcome{http.StatusForbidden, "purchase_token_expired"}},
 	{flashsale.ErrNotEligible, outcome{http.StatusForbidden, "not_eligible"}},
 	{flashsale.ErrChallengeDisabled, outcome{http.StatusNotFound, "challenge_disabled"}},
+	{flashsale.ErrUserBanned, outcome{http.StatusForbidden, "user_banned"}},
+	{flashsale.ErrBanNotFound, outcome{http.StatusNotFound, "ban_not_found"}},
 	{errUnauthorized, outcome{http.StatusUnauthorized, "unauthorized"}},
 	{errBodyTooLarge, outcome{http.StatusRequestEntityTooLarge, "body_too_large"}},
 	{errMethodNotAllowed, outcome{http.StatusNotFound, "not_found"}},

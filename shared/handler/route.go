@@ -24,13 +24,14 @@ func (r Routes) Serve(ctx context.Context, req events.APIGatewayProxyRequest) (e
 
 // NewAPI returns the handler of every API route. A deployment splits it by
 // apispec's Route.Function (app.Build does), so which function serves which
-// route is written only in apispec.
-func NewAPI(svc *flashsale.Service, webhookSecret []byte, log *slog.Logger) Routes {
+// route is written only in apispec. notify hears of IP-ban changes (nil:
+// nobody needs to).
+func NewAPI(svc *flashsale.Service, webhookSecret []byte, notify BanNotifier, log *slog.Logger) Routes {
 	r := Routes{
 		apispec.RouteSaleInfo: NewSaleInfo(svc, log),
 		apispec.RouteReserve:  NewReserve(svc, log),
 		apispec.RouteWebhook:  NewWebhook(svc, webhookSecret, log),
 	}
-	addAll(r, NewOrders(svc, log), NewAdmin(svc, log), NewAdmission(svc, log))
+	addAll(r, NewOrders(svc, log), NewAdmin(svc, log), NewAdmission(svc, log), NewBans(svc, notify, log))
 	return r
 }

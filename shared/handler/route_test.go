@@ -17,7 +17,7 @@ import (
 // (That every apispec route has a handler is app's TestRoutes_ReachAHandler.)
 func TestNewAPI_OnlyApispecRoutes(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := handler.NewAPI(flashsale.NewService(memstore.New(), memqueue.New()), secret, log)
+	api := handler.NewAPI(flashsale.NewService(memstore.New(), memqueue.New()), secret, nil, log)
 	if len(api) == 0 {
 		t.Fatal("NewAPI returned no routes")
 	}

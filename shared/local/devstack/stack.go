@@ -300,14 +300,34 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	return nil
 }
 
-// startBackground runs the poller and the schedule on a context of their
-// own, so they stop after the gateway has drained, not at the first Ctrl-C.
+// BanReloadEvery is how often the gateway rereads the IP bans: a ban or its
+// removal takes effect locally within this long (the contract says 5 s).
+const BanReloadEvery = 2 * time.Second
+
+// startBackground runs the ban reloader, the poller and the schedule on a
+// context of their own, so they stop after the gateway has drained, not at
+// the first Ctrl-C. Bans are loaded once before it returns, so the gateway
+// opens with them in force; NoBackground leaves out the poller and the
+// schedule, never the bans.
 func (s *Stack) startBackground() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopBG = cancel
+	s.reloadBans(ctx)
+	s.bg.Go(func() {
+		t := time.NewTicker(BanReloadEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.reloadBans(ctx)
+			}
+		}
+	})
 	if s.cfg.NoBackground {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopBG = cancel
 	p := poller.New(poller.Config{
 		Client: awsclient.SQS(s.AWS, s.Settings), QueueURL: s.Settings.OrdersQueueURL,
 		Handler: s.App.OrderWriter, BatchSize: poller.MaxBatchSize, Logger: s.log,
@@ -328,6 +348,19 @@ func (s *Stack) startBackground() {
 		return s.App.Settle(ctx)
 	}
 	s.bg.Go(func() { settleEvery(ctx, s.cfg.SettleEvery, settle, s.log) })
+}
+
+// reloadBans hands the gateway the IP bans in force; on a failed read it
+// keeps the last ones, as WAF keeps its IP sets when a sync fails.
+func (s *Stack) reloadBans(ctx context.Context) {
+	bans, err := s.App.IPBanPrefixes(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("IP bans not reloaded; keeping the last ones", "err", err)
+		}
+		return
+	}
+	s.Gateway.SetIPBans(bans)
 }
 
 // Info describes the stack for stack.json.
@@ -364,7 +397,7 @@ func (s *Stack) close() error {
 		errs = append(errs, s.serveErr)
 	}
 	if s.stopBG != nil {
-		s.log.Info("stopping poller and settlement schedule")
+		s.log.Info("stopping background work")
 		s.stopBG()
 		s.bg.Wait()
 	}

@@ -84,6 +84,7 @@ type Config struct {
 
 // Gateway is an http.Handler that behaves like the deployed REST API.
 type Gateway struct {
+	bans     bansHolder
 	ipRate   *ipRateRule // nil: off
 	router   *router
 	verifier Authorizer
@@ -211,7 +212,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, reqID string) int {
 	// WAF evaluates a request before API Gateway sees it: unknown routes
-	// count, and a refused request spends no throttle token.
+	// count, and a refused request spends no throttle token. Rule 0, the
+	// bans, comes first, so banned requests do not count toward the rate.
+	if g.banned(r.RemoteAddr) {
+		return g.fail(w, reqID, errBanned)
+	}
 	if !g.ipRate.allow(r.RemoteAddr, now) {
 		return g.fail(w, reqID, errRateBased)
 	}
