@@ -287,7 +287,8 @@ func isDomain(err error) bool {
 	var in *InputError
 	for _, d := range []error{ErrSaleNotFound, ErrSaleExists, ErrSaleNotOpen, ErrSaleClosed, ErrSoldOut,
 		ErrLimitReached, ErrOrderNotFound, ErrOrderNotReserved, ErrKeyReused, ErrInProgress, ErrUnavailable, ErrForbidden,
-		ErrNotSettled, ErrLeaseHeld, ErrPaymentMismatch, ErrBadSignature} {
+		ErrNotSettled, ErrLeaseHeld, ErrPaymentMismatch, ErrBadSignature, ErrBanNotFound, ErrUserBanned,
+		ErrNotEligible, ErrPurchaseTokenRequired, ErrPurchaseTokenInvalid, ErrPurchaseTokenExpired, ErrChallengeDisabled} {
 		if errors.Is(err, d) {
 			return true
 		}
