@@ -25,6 +25,7 @@ import (
 // env is a gateway under test behind a real HTTP server, with stub handlers
 // that echo the event they receive.
 type env struct {
+	gw     *Gateway
 	srv    *httptest.Server
 	iss    *devauth.Issuer
 	apiKey string
@@ -73,7 +74,7 @@ func newEnv(tb testing.TB, limits apispec.Limits, edit func(*Config)) *env {
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
-	e.srv = httptest.NewServer(g)
+	e.gw, e.srv = g, httptest.NewServer(g)
 	tb.Cleanup(e.srv.Close)
 	return e
 }
