@@ -12,10 +12,11 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+
+	"flashsale/shared/flashsale"
 )
 
 func init() {
@@ -29,9 +30,6 @@ func init() {
 
 // AllowlistChunk is the most ids one POST /admin/sales/{id}/allowlist takes.
 const AllowlistChunk = 1000
-
-// maxUserIDLen is Cognito's longest username; a longer id is a typo.
-const maxUserIDLen = 128
 
 type allowlistOptions struct {
 	state, target string
@@ -169,16 +167,16 @@ func readUserIDs(r io.Reader) (ids []string, dups int, err error) {
 	return ids, dups, nil
 }
 
-// badUserID says what is wrong with a user id, or "" when nothing is: a
-// Cognito username is 1-128 characters with no spaces or control characters.
+// badUserID says what is wrong with a user id, or "" when nothing is: the
+// API takes ids of 1-64 characters of [A-Za-z0-9_-] (flashsale.ValidID).
 func badUserID(id string) string {
 	switch {
 	case id == "":
 		return "is empty"
-	case len(id) > maxUserIDLen:
-		return fmt.Sprintf("is longer than %d characters", maxUserIDLen)
-	case strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0:
-		return "holds a space, a control character or invalid UTF-8"
+	case len(id) > 64:
+		return "is longer than 64 characters"
+	case !flashsale.ValidID(id):
+		return "holds a character other than A-Z, a-z, 0-9, _ and -"
 	}
 	return ""
 }

@@ -264,7 +264,7 @@ func TestAllowlistImport(t *testing.T) {
 
 	// Bad ids: every one reported with its line, nothing sent.
 	before, _ := got()
-	bad := write("bad.txt", "alice\nbob smith\n\n"+strings.Repeat("x", 129)+"\ncarol\n")
+	bad := write("bad.txt", "alice\nbob smith\n\n"+strings.Repeat("x", 65)+"\ncarol\n")
 	_, _, err = run(bad)
 	if err == nil || !strings.Contains(err.Error(), "line 2:") || !strings.Contains(err.Error(), "line 4:") || strings.Contains(err.Error(), "line 5") {
 		t.Errorf("import of bad ids: err = %v, want lines 2 and 4 named", err)
