@@ -81,8 +81,10 @@ func TestDevCommand_CrashMidBurstRecoversInOnePass(t *testing.T) {
 	}
 	const stock = 300
 	now := time.Now().UTC()
+	// No admission gate: this test is about the crash, and its buyers post
+	// orders as fast as they can (the admission tests cover the gate).
 	sale := fmt.Sprintf(`{"saleId":"crash","name":"Crash","priceCents":500,"currency":"USD","startsAt":%q,"endsAt":%q,`+
-		`"stock":%d,"perUserLimit":1,"paymentWindowSeconds":600,"shards":4}`,
+		`"stock":%d,"perUserLimit":1,"paymentWindowSeconds":600,"shards":4,"admission":{"purchaseToken":false}}`,
 		now.Add(-time.Minute).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339), stock)
 	if status, body := stackHTTP(t, "POST", dev.url+"/admin/sales", map[string]string{"Authorization": admin, "Content-Type": "application/json"}, sale); status != http.StatusCreated {
 		t.Fatalf("create sale: %d %s", status, body)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/awsclient"
 	"flashsale/shared/dynamostore"
@@ -50,6 +51,10 @@ type Options struct {
 	// WEBHOOK_SECRET_ARN.
 	WebhookSecret string
 	Logger        *slog.Logger
+	// AdmissionKeys sign challenges and purchase tokens. New falls back to
+	// the environment: ADMISSION_KEYS, or the Secrets Manager secret named
+	// by ADMISSION_KEYS_ARN (either holds an admission.KeySet's JSON).
+	AdmissionKeys *admission.Keys
 	// Metrics receives settlement metrics as EMF lines; nil drops them.
 	Metrics io.Writer
 	// Service passes options to the domain service (clock, IDs, cache TTL).
@@ -71,36 +76,63 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 			return nil, err
 		}
 	}
+	if o.AdmissionKeys == nil {
+		v, err := secret(ctx, cfg, awsclient.EnvAdmissionKeys, awsclient.EnvAdmissionKeysARN)
+		if err != nil {
+			return nil, fmt.Errorf("read admission keys: %w", err)
+		}
+		if v != "" {
+			if o.AdmissionKeys, err = admission.ParseKeys([]byte(v)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups)
 	return Build(store, queue, o), nil
 }
 
 // webhookSecret reads the payment provider's signing secret once per
-// container: from Secrets Manager in AWS, from the environment locally.
+// container.
 func webhookSecret(ctx context.Context, cfg aws.Config) (string, error) {
-	if v := os.Getenv(awsclient.EnvWebhookSecret); v != "" {
+	v, err := secret(ctx, cfg, awsclient.EnvWebhookSecret, awsclient.EnvWebhookSecretARN)
+	if err != nil {
+		return "", fmt.Errorf("read webhook secret: %w", err)
+	}
+	return v, nil
+}
+
+// secret reads a secret once per container: from the environment variable
+// env locally, from the Secrets Manager secret that arnEnv names in AWS.
+// Neither set is no secret: functions that do not use it get none.
+func secret(ctx context.Context, cfg aws.Config, env, arnEnv string) (string, error) {
+	if v := os.Getenv(env); v != "" {
 		return v, nil
 	}
-	arn := os.Getenv(awsclient.EnvWebhookSecretARN)
+	arn := os.Getenv(arnEnv)
 	if arn == "" {
-		return "", nil // functions that take no webhooks need no secret
+		return "", nil
 	}
 	out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
 	if err != nil {
-		return "", fmt.Errorf("read webhook secret: %w", err)
+		return "", err
 	}
 	return aws.ToString(out.SecretString), nil
 }
 
 // Build wires an App from any Store and OrderQueue (tests pass wrappers that
-// count calls or inject faults).
+// count calls or inject faults). Without AdmissionKeys the service signs
+// with a key of its own process: fine for one process, but tokens would not
+// verify across Lambda containers, so the stack always configures them.
 func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	opts := []flashsale.Option{flashsale.WithLogger(log)}
+	if o.AdmissionKeys != nil {
+		opts = append(opts, flashsale.WithAdmissionKeys(o.AdmissionKeys))
+	}
 	if o.Metrics != nil {
 		opts = append(opts, flashsale.WithMetrics(metric.NewEMF(o.Metrics, log)))
 	}

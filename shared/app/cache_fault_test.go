@@ -44,8 +44,9 @@ func TestSaleCache_FailedRefreshDoesNotMultiplyReads(t *testing.T) {
 	mem := &downSaleReads{Store: memstore.New()}
 	clk := testclock.New(time.Now().UTC())
 	a := app.Build(mem, memqueue.New(), app.Options{
-		Logger:  slog.New(slog.DiscardHandler),
-		Service: []flashsale.Option{flashsale.WithClock(clk.Now)},
+		Logger:        slog.New(slog.DiscardHandler),
+		Service:       []flashsale.Option{flashsale.WithClock(clk.Now)},
+		AdmissionKeys: testKeys,
 	})
 	ctx := context.Background()
 	now := clk.Now()

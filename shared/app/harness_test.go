@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
@@ -84,6 +85,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 		// Injected faults log errors on purpose; keep test output readable.
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WebhookSecret: cfg.secret,
+		AdmissionKeys: testKeys,
 		Service:       []flashsale.Option{flashsale.WithClock(h.clock.Now)},
 	})
 	return h
@@ -133,12 +135,26 @@ func loadEvent(tb testing.TB, name string) events.APIGatewayProxyRequest {
 	return req
 }
 
+// testKeys sign the purchase tokens of every harness, so a request can
+// carry a valid one without running the challenge (the admission tests run
+// it).
+var testKeys = func() *admission.Keys {
+	k, err := admission.NewKeys(admission.NewKeySet("test"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// buyRequest is a purchase as a compliant client sends it: with a purchase
+// token for that user and sale, good for longer than any test's clock runs.
 func buyRequest(tb testing.TB, saleID, user, key, body string) events.APIGatewayProxyRequest {
 	tb.Helper()
 	req := loadEvent(tb, "reserve.json")
 	req.PathParameters = map[string]string{"saleId": saleID}
 	req.Path = "/sales/" + saleID + "/orders"
 	req.Headers["Idempotency-Key"] = key
+	req.Headers["Purchase-Token"] = testKeys.NewToken(admission.Subject{UserID: user, SaleID: saleID}, time.Now().Add(30*24*time.Hour))
 	req.Body = body
 	setUser(&req, user)
 	return req

@@ -18,6 +18,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
@@ -121,7 +122,7 @@ func newWire(tb testing.TB) *wire {
 	})
 	w.api = app.Build(dynamostore.New(db, s.SalesTable, s.OrdersTable),
 		sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups),
-		app.Options{Logger: quiet, Service: svcOpts})
+		app.Options{Logger: quiet, Service: svcOpts, AdmissionKeys: testKeys})
 
 	// The order writer's container, fed by the poller.
 	writer := app.Build(dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable),
@@ -214,6 +215,8 @@ func (w *wire) post(tb testing.TB, saleID, user, key string, qty int) answer {
 	req.Header.Set("X-Api-Key", w.iss.APIKey())
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("Content-Type", "application/json")
+	// The buyer went through admission before; these tests are about the wire.
+	req.Header.Set("Purchase-Token", testKeys.NewToken(admission.Subject{UserID: user, SaleID: saleID}, time.Now().Add(time.Hour)))
 	resp, err := w.client.Do(req)
 	if err == nil {
 		var b []byte

@@ -7,6 +7,7 @@
 //	Orders  pk=ORDERS#<sale>#<b> sk=ORDER#<id>  an order (a hold until accepted)
 //	Orders  pk=IDEM#<user>#<key> sk=IDEM        an idempotency record, TTL 24 h
 //	Orders  pk=CLAIM#<sale>#<user> sk=CLAIM     units a user holds in a sale
+//	Orders  pk=ALLOW#<sale>#<user> sk=ALLOW     a user on a sale's allowlist
 //
 // A sale's orders sit under OrderBuckets() partitions (five per shard), so
 // order writes scale like stock writes and settlement can read them all with
@@ -51,6 +52,17 @@ type saleItem struct {
 	Loaded               int64  `dynamodbav:"loaded"`
 	SoldOut              bool   `dynamodbav:"soldOut"`
 	Epoch                int64  `dynamodbav:"epoch"`
+	// Admission is absent on sales stored before v2: they read as having
+	// no gate, as they were created.
+	Admission *admissionItem `dynamodbav:"admission,omitempty"`
+}
+
+type admissionItem struct {
+	PurchaseToken      bool     `dynamodbav:"purchaseToken"`
+	ChallengeMaxNumber int64    `dynamodbav:"challengeMaxNumber"`
+	Groups             []string `dynamodbav:"groups,omitempty"`
+	MinAccountAgeDays  int64    `dynamodbav:"minAccountAgeDays"`
+	Allowlist          bool     `dynamodbav:"allowlist"`
 }
 
 func toSaleItem(s flashsale.Sale) saleItem {
@@ -59,16 +71,27 @@ func toSaleItem(s flashsale.Sale) saleItem {
 		StartsAtMs: s.StartsAt.UnixMilli(), EndsAtMs: s.EndsAt.UnixMilli(), Stock: s.Stock,
 		PerUserLimit: s.PerUserLimit, PaymentWindowSeconds: int64(s.PaymentWindow / time.Second),
 		Shards: s.Shards, Loaded: s.Stock,
+		Admission: &admissionItem{
+			PurchaseToken: s.Admission.PurchaseToken, ChallengeMaxNumber: s.Admission.ChallengeMaxNumber,
+			Groups: s.Admission.Groups, MinAccountAgeDays: s.Admission.MinAccountAgeDays, Allowlist: s.Admission.Allowlist,
+		},
 	}
 }
 
 func (it saleItem) state() flashsale.SaleState {
+	var adm flashsale.Admission
+	if a := it.Admission; a != nil {
+		adm = flashsale.Admission{
+			PurchaseToken: a.PurchaseToken, ChallengeMaxNumber: a.ChallengeMaxNumber,
+			Groups: a.Groups, MinAccountAgeDays: a.MinAccountAgeDays, Allowlist: a.Allowlist,
+		}
+	}
 	return flashsale.SaleState{
 		Sale: flashsale.Sale{
 			ID: it.SaleID, Name: it.Name, PriceCents: it.PriceCents, Currency: it.Currency,
 			StartsAt: fromMs(it.StartsAtMs), EndsAt: fromMs(it.EndsAtMs), Stock: it.Stock,
 			PerUserLimit: it.PerUserLimit, PaymentWindow: time.Duration(it.PaymentWindowSeconds) * time.Second,
-			Shards: it.Shards,
+			Shards: it.Shards, Admission: adm,
 		},
 		Loaded: it.Loaded, SoldOut: it.SoldOut, Epoch: it.Epoch,
 	}

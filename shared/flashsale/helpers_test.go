@@ -289,3 +289,13 @@ func (c *countingStore) UserOrders(ctx context.Context, saleID, userID string) (
 	c.count("UserOrders")
 	return c.next.UserOrders(ctx, saleID, userID)
 }
+
+func (c *countingStore) AddToAllowlist(ctx context.Context, saleID string, userIDs []string) (int64, int64, error) {
+	c.count("AddToAllowlist")
+	return c.next.AddToAllowlist(ctx, saleID, userIDs)
+}
+
+func (c *countingStore) Allowlisted(ctx context.Context, saleID, userID string) (bool, error) {
+	c.count("Allowlisted")
+	return c.next.Allowlisted(ctx, saleID, userID)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -23,6 +24,7 @@ type Sale struct {
 	PerUserLimit  int64
 	PaymentWindow time.Duration
 	Shards        int
+	Admission     Admission
 }
 
 // SaleState is a sale as the store holds it: its definition plus the
@@ -104,6 +106,8 @@ type NewSale struct {
 	// Shards and ExpectedPeakRPS are exclusive; with neither there is 1 shard.
 	Shards          int
 	ExpectedPeakRPS int64
+	// Admission is the sale's gate; nil means DefaultAdmission (tokens on).
+	Admission *Admission
 }
 
 // Build validates the request and returns the sale, or an *InputError naming
@@ -138,6 +142,14 @@ func (n NewSale) Build() (Sale, error) {
 	case n.ExpectedPeakRPS < 0:
 		return bad("expectedPeakRps", "expectedPeakRps must be positive")
 	}
+	adm := DefaultAdmission()
+	if n.Admission != nil {
+		adm = *n.Admission
+		adm.Groups = slices.Clone(adm.Groups)
+		if err := adm.validate(); err != nil {
+			return Sale{}, err
+		}
+	}
 	shards := n.Shards
 	if n.ExpectedPeakRPS > 0 {
 		shards = ShardsFor(n.ExpectedPeakRPS)
@@ -156,7 +168,7 @@ func (n NewSale) Build() (Sale, error) {
 		ID: n.ID, Name: n.Name, PriceCents: n.PriceCents, Currency: n.Currency,
 		StartsAt: n.StartsAt.UTC(), EndsAt: n.EndsAt.UTC(), Stock: n.Stock,
 		PerUserLimit: n.PerUserLimit, PaymentWindow: time.Duration(n.PaymentWindowSeconds) * time.Second,
-		Shards: shards,
+		Shards: shards, Admission: adm,
 	}, nil
 }
 

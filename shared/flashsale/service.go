@@ -9,6 +9,8 @@ import (
 	mathrand "math/rand/v2"
 	"sync"
 	"time"
+
+	"flashsale/shared/admission"
 )
 
 // Service runs the sale's use cases over a Store and an OrderQueue. One
@@ -31,6 +33,11 @@ type Service struct {
 	settleWait time.Duration
 	salesMu    sync.Mutex
 	sales      map[string]*saleEntry
+
+	keys            *admission.Keys
+	governor        *admission.Governor
+	governorRate    float64
+	governorCeiling int64
 }
 
 // Option configures a Service.
@@ -76,10 +83,17 @@ func NewService(store Store, queue OrderQueue, opts ...Option) *Service {
 		staleAfter: 2 * time.Minute,
 		settleWait: DefaultSettleWait,
 		sales:      map[string]*saleEntry{},
+
+		governorRate:    admission.DefaultGovernorRate,
+		governorCeiling: admission.DefaultGovernorCeiling,
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	if s.keys == nil {
+		s.keys, _ = admission.NewKeys(admission.NewKeySet("process")) // a fresh key set always parses
+	}
+	s.governor = admission.NewGovernor(s.governorRate, s.governorCeiling, s.now)
 	return s
 }
 

@@ -135,6 +135,14 @@ type Store interface {
 	AddAdjustment(ctx context.Context, saleID string, adj Adjustment) error
 	// Adjustments lists a sale's adjustments, oldest first.
 	Adjustments(ctx context.Context, saleID string) ([]Adjustment, error)
+	// AddToAllowlist puts users (sorted, no duplicates) on a sale's
+	// allowlist and answers how many were not on it before and how many it
+	// now holds. Adding users already on it changes nothing.
+	// Errors: ErrSaleNotFound.
+	AddToAllowlist(ctx context.Context, saleID string, userIDs []string) (added, total int64, err error)
+	// Allowlisted reports whether a user is on a sale's allowlist.
+	Allowlisted(ctx context.Context, saleID, userID string) (bool, error)
+
 	// SaveReport stores a sale's latest settlement report.
 	SaveReport(ctx context.Context, r Report) error
 	// Report reads the latest stored report.

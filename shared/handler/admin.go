@@ -30,6 +30,33 @@ type newSaleJSON struct {
 	PaymentWindowSeconds int64  `json:"paymentWindowSeconds"`
 	Shards               int    `json:"shards"`
 	ExpectedPeakRPS      int64  `json:"expectedPeakRps"`
+	// Admission is optional, and so is each of its fields: a missing one
+	// takes its default (DESIGN.md, "Admission (v2)").
+	Admission *admissionSpecJSON `json:"admission"`
+}
+
+type admissionSpecJSON struct {
+	PurchaseToken      *bool    `json:"purchaseToken"`
+	ChallengeMaxNumber *int64   `json:"challengeMaxNumber"`
+	Groups             []string `json:"groups"`
+	MinAccountAgeDays  int64    `json:"minAccountAgeDays"`
+	Allowlist          bool     `json:"allowlist"`
+}
+
+// admission applies the defaults to the fields the admin left out.
+func (a *admissionSpecJSON) admission() *flashsale.Admission {
+	if a == nil {
+		return nil // the domain's default: tokens on
+	}
+	out := flashsale.DefaultAdmission()
+	if a.PurchaseToken != nil {
+		out.PurchaseToken = *a.PurchaseToken
+	}
+	if a.ChallengeMaxNumber != nil {
+		out.ChallengeMaxNumber = *a.ChallengeMaxNumber
+	}
+	out.Groups, out.MinAccountAgeDays, out.Allowlist = a.Groups, a.MinAccountAgeDays, a.Allowlist
+	return &out
 }
 
 func parseTime(field, v string) (time.Time, error) {
@@ -56,7 +83,8 @@ func admin(log *slog.Logger, groups []string, h func(context.Context, events.API
 }
 
 // NewAdmin serves the admin routes: creating, restocking and settling a sale
-// for group admin, and the report for group finance or admin.
+// and importing its allowlist for group admin, and the report for group
+// finance or admin.
 func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 	admins := []string{apispec.GroupAdmin}
 	return Routes{
@@ -68,7 +96,7 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			n := flashsale.NewSale{
 				ID: in.SaleID, Name: in.Name, PriceCents: in.PriceCents, Currency: in.Currency,
 				Stock: in.Stock, PerUserLimit: in.PerUserLimit, PaymentWindowSeconds: in.PaymentWindowSeconds,
-				Shards: in.Shards, ExpectedPeakRPS: in.ExpectedPeakRPS,
+				Shards: in.Shards, ExpectedPeakRPS: in.ExpectedPeakRPS, Admission: in.Admission.admission(),
 			}
 			var err error
 			if n.StartsAt, err = parseTime("startsAt", in.StartsAt); err != nil {
@@ -114,6 +142,26 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 				return events.APIGatewayProxyResponse{}, err
 			}
 			return JSON(http.StatusOK, r), nil
+		}),
+		apispec.RouteAllowlist: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			id, err := pathID(req, "saleId")
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			if _, err := svc.LookupSale(ctx, id); err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			var in struct {
+				UserIDs []string `json:"userIds"`
+			}
+			if err := decodeJSON(req, &in); err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			res, err := svc.AddToAllowlist(ctx, id, in.UserIDs)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			return JSON(http.StatusOK, res), nil
 		}),
 		apispec.RouteReport: admin(log, []string{apispec.GroupFinance, apispec.GroupAdmin}, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")

@@ -53,6 +53,7 @@ func TestAdminCreateSale(t *testing.T) {
 		"saleId": "spring-1", "name": "Spring drop", "priceCents": 1999.0, "currency": "USD",
 		"startsAt": "2026-12-01T10:00:00Z", "endsAt": "2026-12-01T11:00:00Z", "status": "scheduled",
 		"remaining": 1000.0, "stock": 1000.0, "perUserLimit": 1.0, "paymentWindowSeconds": 600.0, "shards": 8.0,
+		"admission": map[string]any{"purchaseToken": true, "challenge": true},
 	}
 	if got := decodeBody(t, resp); !reflect.DeepEqual(got, want) {
 		t.Errorf("body = %v, want exactly %v", got, want)
@@ -250,6 +251,7 @@ func TestAdminRestock(t *testing.T) {
 				"saleId": "spring-1", "name": "Test spring-1", "priceCents": 1999.0, "currency": "USD",
 				"startsAt": "2026-12-01T10:00:00Z", "endsAt": "2026-12-01T11:00:00Z", "status": "open",
 				"remaining": 150.0, "stock": 150.0, "perUserLimit": 1.0, "paymentWindowSeconds": 600.0, "shards": 4.0,
+				"admission": map[string]any{"purchaseToken": true, "challenge": true},
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("body = %v, want exactly %v", got, want)
@@ -372,7 +374,7 @@ func TestAdmin_UnknownRoute(t *testing.T) {
 	req.HTTPMethod = "DELETE"
 	wantError(t, call(t, f.admin.Serve, req), http.StatusNotFound, "not_found")
 	if got := slices.Sorted(maps.Keys(f.admin)); !reflect.DeepEqual(got, []apispec.RouteKey{
-		apispec.RouteReport, apispec.RouteCreateSale, apispec.RouteRestock, apispec.RouteSettle,
+		apispec.RouteReport, apispec.RouteCreateSale, apispec.RouteAllowlist, apispec.RouteRestock, apispec.RouteSettle,
 	}) {
 		t.Errorf("admin routes = %v", got)
 	}

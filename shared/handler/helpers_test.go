@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
@@ -30,17 +31,23 @@ var (
 
 // fixture is every handler over one memstore, as one process wires them.
 type fixture struct {
-	store  flashsale.Store
-	mem    *memstore.Store
-	queue  *memqueue.Queue
-	clock  *testclock.Clock
-	svc    *flashsale.Service
-	sale   handler.Func
-	buy    handler.Func
-	orders handler.Routes
-	admin  handler.Routes
-	writer func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
-	settle func(context.Context, events.EventBridgeEvent) error
+	store flashsale.Store
+	mem   *memstore.Store
+	queue *memqueue.Queue
+	clock *testclock.Clock
+	svc   *flashsale.Service
+	keys  *admission.Keys
+	sale  handler.Func
+	// buy is reserve called as a compliant client calls it, with a valid
+	// purchase token for the request's user and sale; reserve is the bare
+	// handler, for the tests of the token check itself.
+	buy       handler.Func
+	reserve   handler.Func
+	admission handler.Routes
+	orders    handler.Routes
+	admin     handler.Routes
+	writer    func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+	settle    func(context.Context, events.EventBridgeEvent) error
 }
 
 type fixtureOption func(*fixtureConfig)
@@ -69,9 +76,23 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	}
 	f := &fixture{mem: memstore.New(), queue: memqueue.New(), clock: testclock.New(saleStart.Add(30 * time.Minute))}
 	f.store = cfg.wrap(f.mem)
-	f.svc = flashsale.NewService(f.store, f.queue, flashsale.WithClock(f.clock.Now), flashsale.WithLogger(cfg.log))
+	keys, err := admission.NewKeys(admission.NewKeySet("test"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.keys = keys
+	f.svc = flashsale.NewService(f.store, f.queue, flashsale.WithClock(f.clock.Now), flashsale.WithLogger(cfg.log),
+		flashsale.WithAdmissionKeys(keys))
 	f.sale = handler.NewSaleInfo(f.svc, cfg.log)
-	f.buy = handler.NewReserve(f.svc, cfg.log)
+	f.reserve = handler.NewReserve(f.svc, cfg.log)
+	f.buy = func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if claims, ok := req.RequestContext.Authorizer["claims"].(map[string]any); ok {
+			sub := admission.Subject{UserID: fmt.Sprint(claims["sub"]), SaleID: req.PathParameters["saleId"]}
+			req = withHeader(req, "Purchase-Token", f.keys.NewToken(sub, f.clock.Now().Add(time.Hour)))
+		}
+		return f.reserve(ctx, req)
+	}
+	f.admission = handler.NewAdmission(f.svc, cfg.log)
 	f.orders = handler.NewOrders(f.svc, cfg.log)
 	f.orders[apispec.RouteWebhook] = handler.NewWebhook(f.svc, secret, cfg.log)
 	f.admin = handler.NewAdmin(f.svc, cfg.log)
@@ -185,6 +206,7 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field"`
+	Reason  string `json:"reason"`
 }
 
 // wantError checks an error answer: its status, a JSON Content-Type, and a
@@ -203,8 +225,8 @@ func wantError(tb testing.TB, resp events.APIGatewayProxyResponse, status int, c
 		tb.Fatalf("body = %s, want {\"error\":{...}} (%v)", resp.Body, err)
 	}
 	for k, v := range top["error"] {
-		if _, ok := v.(string); !ok || (k != "code" && k != "message" && k != "field") {
-			tb.Errorf("error body has %q: %v, want only the strings code, message and field", k, v)
+		if _, ok := v.(string); !ok || (k != "code" && k != "message" && k != "field" && k != "reason") {
+			tb.Errorf("error body has %q: %v, want only the strings code, message, field and reason", k, v)
 		}
 	}
 	var body struct{ Error apiError }

@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"mime"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -23,6 +25,15 @@ import (
 type Caller struct {
 	UserID string
 	Groups []string
+	// CreatedAt is the account's creation time from custom:created_at (Unix
+	// seconds as a string, as Cognito passes custom attributes); zero when
+	// the claim is missing or malformed.
+	CreatedAt time.Time
+}
+
+// Buyer is the caller as the domain's admission rules see it.
+func (c Caller) Buyer() flashsale.Buyer {
+	return flashsale.Buyer{UserID: c.UserID, Groups: c.Groups, CreatedAt: c.CreatedAt}
 }
 
 // In reports whether the caller belongs to one of the groups.
@@ -59,6 +70,11 @@ func callerOf(req events.APIGatewayProxyRequest) (Caller, error) {
 		return Caller{}, errUnauthorized
 	}
 	c := Caller{UserID: sub}
+	if v, ok := claims["custom:created_at"].(string); ok {
+		if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs > 0 {
+			c.CreatedAt = time.Unix(secs, 0).UTC()
+		}
+	}
 	switch g := claims["cognito:groups"].(type) {
 	case string:
 		g = strings.Trim(g, "[]")

@@ -43,14 +43,19 @@ func quickQuantity(req events.APIGatewayProxyRequest) (int64, bool) {
 }
 
 // NewReserve serves POST /sales/{saleId}/orders, checking in the contract's
-// order: auth, unknown sale, key, body, then the service's own checks.
+// order: auth, unknown sale, purchase token, key, body, then the service's
+// own checks.
 func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		caller, saleID, err := buyerInSale(req)
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
-		if _, err := svc.LookupSale(ctx, saleID); err != nil {
+		st, err := svc.LookupSale(ctx, saleID)
+		if err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
+		if err := svc.CheckPurchaseToken(st, caller.UserID, header(req, "Purchase-Token")); err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
 		// The key's only check: the service trusts it (ReserveRequest.Key).

@@ -51,6 +51,11 @@ var errorTable = []struct {
 	{flashsale.ErrNotSettled, outcome{http.StatusNotFound, "not_settled"}},
 	{flashsale.ErrLeaseHeld, outcome{http.StatusConflict, "settlement_in_progress"}},
 	{flashsale.ErrBadSignature, outcome{http.StatusUnauthorized, "invalid_signature"}},
+	{flashsale.ErrPurchaseTokenRequired, outcome{http.StatusForbidden, "purchase_token_required"}},
+	{flashsale.ErrPurchaseTokenInvalid, outcome{http.StatusForbidden, "purchase_token_invalid"}},
+	{flashsale.ErrPurchaseTokenExpired, outcome{http.StatusForbidden, "purchase_token_expired"}},
+	{flashsale.ErrNotEligible, outcome{http.StatusForbidden, "not_eligible"}},
+	{flashsale.ErrChallengeDisabled, outcome{http.StatusNotFound, "challenge_disabled"}},
 	{errUnauthorized, outcome{http.StatusUnauthorized, "unauthorized"}},
 	{errBodyTooLarge, outcome{http.StatusRequestEntityTooLarge, "body_too_large"}},
 	{errMethodNotAllowed, outcome{http.StatusNotFound, "not_found"}},
@@ -67,6 +72,8 @@ type errorBody struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		Field   string `json:"field,omitempty"`
+		// Reason says which eligibility rule a not_eligible buyer failed.
+		Reason string `json:"reason,omitempty"`
 	} `json:"error"`
 }
 
@@ -84,6 +91,9 @@ func Fail(ctx context.Context, log *slog.Logger, req events.APIGatewayProxyReque
 		for _, row := range errorTable {
 			if errors.Is(err, row.err) {
 				status, body.Error.Code, body.Error.Message = row.status, row.code, row.err.Error()
+				if ne, ok := errors.AsType[*flashsale.NotEligibleError](err); ok {
+					body.Error.Message, body.Error.Reason = ne.Message, ne.Reason
+				}
 				break
 			}
 		}

@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"log/slog"
-	"maps"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -32,7 +31,6 @@ func NewAPI(svc *flashsale.Service, webhookSecret []byte, log *slog.Logger) Rout
 		apispec.RouteReserve:  NewReserve(svc, log),
 		apispec.RouteWebhook:  NewWebhook(svc, webhookSecret, log),
 	}
-	maps.Copy(r, NewOrders(svc, log))
-	maps.Copy(r, NewAdmin(svc, log))
+	addAll(r, NewOrders(svc, log), NewAdmin(svc, log), NewAdmission(svc, log))
 	return r
 }

@@ -21,6 +21,13 @@ type saleJSON struct {
 	EndsAt     string `json:"endsAt"`
 	Status     string `json:"status"`
 	Remaining  int64  `json:"remaining"`
+	// Admission shows buyers only what their app needs to run the flow.
+	Admission admissionJSON `json:"admission"`
+}
+
+type admissionJSON struct {
+	PurchaseToken bool `json:"purchaseToken"`
+	Challenge     bool `json:"challenge"`
 }
 
 // adminSaleJSON adds what only admins see.
@@ -37,6 +44,7 @@ func saleView(v flashsale.SaleView) saleJSON {
 		SaleID: v.ID, Name: v.Name, PriceCents: v.PriceCents, Currency: v.Currency,
 		StartsAt: flashsale.FormatTime(v.StartsAt), EndsAt: flashsale.FormatTime(v.EndsAt),
 		Status: string(v.Status), Remaining: v.Remaining,
+		Admission: admissionJSON{PurchaseToken: v.Admission.PurchaseToken, Challenge: v.Admission.Challenge()},
 	}
 }
 

@@ -46,6 +46,7 @@ func TestSaleInfo(t *testing.T) {
 				"saleId": "spring-1", "name": "Test spring-1", "priceCents": 1999.0, "currency": "USD",
 				"startsAt": "2026-12-01T10:00:00Z", "endsAt": "2026-12-01T11:00:00Z",
 				"status": tc.wantStatus, "remaining": tc.wantRemaining,
+				"admission": map[string]any{"purchaseToken": true, "challenge": true},
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("body = %v, want exactly %v", got, want)

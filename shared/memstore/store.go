@@ -48,6 +48,7 @@ type Store struct {
 	leases      map[string]lease                   // by sale ID
 	adjustments map[string][]flashsale.Adjustment  // by sale ID, oldest first
 	reports     map[string]flashsale.Report        // by sale ID, the latest
+	allowlists  map[string]map[string]bool         // by sale ID, the users on it
 }
 
 var _ flashsale.Store = (*Store)(nil)
@@ -69,7 +70,37 @@ func New() *Store {
 		leases:      map[string]lease{},
 		adjustments: map[string][]flashsale.Adjustment{},
 		reports:     map[string]flashsale.Report{},
+		allowlists:  map[string]map[string]bool{},
 	}
+}
+
+// AddToAllowlist puts users on a sale's allowlist.
+func (s *Store) AddToAllowlist(_ context.Context, saleID string, userIDs []string) (int64, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sales[saleID]; !ok {
+		return 0, 0, flashsale.ErrSaleNotFound
+	}
+	list := s.allowlists[saleID]
+	if list == nil {
+		list = map[string]bool{}
+		s.allowlists[saleID] = list
+	}
+	added := int64(0)
+	for _, u := range userIDs {
+		if !list[u] {
+			list[u] = true
+			added++
+		}
+	}
+	return added, int64(len(list)), nil
+}
+
+// Allowlisted reports whether a user is on a sale's allowlist.
+func (s *Store) Allowlisted(_ context.Context, saleID, userID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.allowlists[saleID][userID], nil
 }
 
 // CreateSale stores the sale with Loaded = Stock and preloads shard k with

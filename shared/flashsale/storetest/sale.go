@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"flashsale/shared/flashsale"
@@ -39,7 +40,42 @@ func (s *suite) testCreateSale(t *testing.T) {
 func sameSale(a, b flashsale.SaleState) bool {
 	a.StartsAt, a.EndsAt = a.StartsAt.UTC(), a.EndsAt.UTC()
 	b.StartsAt, b.EndsAt = b.StartsAt.UTC(), b.EndsAt.UTC()
-	return a == b
+	return reflect.DeepEqual(a, b)
+}
+
+func (s *suite) testAllowlist(t *testing.T) {
+	e := s.newEnv(t, 1)
+	other := e.createSale(1, 1)
+	ids := make([]string, 130) // over one BatchGetItem (100) and several BatchWriteItems (25)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("user-%03d", i)
+	}
+	added, total, err := e.st.AddToAllowlist(e.ctx, e.sale.ID, ids[:70])
+	if err != nil || added != 70 || total != 70 {
+		t.Fatalf("first import: added %d, total %d, err %v; want 70, 70, nil", added, total, err)
+	}
+	added, total, err = e.st.AddToAllowlist(e.ctx, e.sale.ID, ids)
+	if err != nil || added != 60 || total != 130 {
+		t.Fatalf("overlapping import: added %d, total %d, err %v; want 60, 130, nil", added, total, err)
+	}
+	added, total, err = e.st.AddToAllowlist(e.ctx, e.sale.ID, ids)
+	if err != nil || added != 0 || total != 130 {
+		t.Fatalf("same import again: added %d, total %d, err %v; want 0, 130, nil (harmless)", added, total, err)
+	}
+	for _, tc := range []struct {
+		sale, user string
+		want       bool
+	}{
+		{e.sale.ID, "user-000", true}, {e.sale.ID, "user-129", true},
+		{e.sale.ID, "user-130", false}, {other.ID, "user-000", false},
+	} {
+		got, err := e.st.Allowlisted(e.ctx, tc.sale, tc.user)
+		if err != nil || got != tc.want {
+			t.Errorf("Allowlisted(%s, %s) = %v, %v; want %v", tc.sale, tc.user, got, err, tc.want)
+		}
+	}
+	_, _, err = e.st.AddToAllowlist(e.ctx, s.id("nosuchsale"), ids[:1])
+	checkErr(t, "AddToAllowlist(unknown sale)", err, flashsale.ErrSaleNotFound)
 }
 
 func (s *suite) testAvailable(t *testing.T) {

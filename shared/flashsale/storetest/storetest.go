@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(tb testing.TB) flashsale.Store) {
 		{"Adjustments", s.testAdjustments},
 		{"Report", s.testReport},
 		{"Report_Copies", s.testReportCopies},
+		{"Allowlist", s.testAllowlist},
 	} {
 		t.Run(tc.name, tc.test)
 	}
@@ -122,6 +123,8 @@ func (e *env) createSale(shards int, shardStock ...int64) flashsale.Sale {
 		ID: e.suite.id("sale"), Name: "Contract sale", PriceCents: 1999, Currency: "USD",
 		StartsAt: t0, EndsAt: t0.Add(time.Hour), Stock: stock, PerUserLimit: 2,
 		PaymentWindow: paymentWindow, Shards: shards,
+		Admission: flashsale.Admission{PurchaseToken: true, ChallengeMaxNumber: 1234,
+			Groups: []string{"member", "vip"}, MinAccountAgeDays: 30, Allowlist: true},
 	}
 	if err := e.st.CreateSale(e.ctx, sale, shardStock); err != nil {
 		e.tb.Fatalf("CreateSale(%s): got error %v, want nil", sale.ID, err)

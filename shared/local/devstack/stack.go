@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/awsclient"
@@ -275,7 +276,12 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	if c.Grace > 0 {
 		service = append(service, flashsale.WithStaleAfter(c.Grace))
 	}
-	s.App = app.Build(store, queue, app.Options{WebhookSecret: s.Issuer.WebhookSecret(), Logger: s.log, Metrics: s.metrics, Service: service})
+	keys, err := admission.ParseKeys(s.Issuer.AdmissionKeys())
+	if err != nil {
+		return fmt.Errorf("admission keys: %w", err)
+	}
+	s.App = app.Build(store, queue, app.Options{WebhookSecret: s.Issuer.WebhookSecret(), AdmissionKeys: keys,
+		Logger: s.log, Metrics: s.metrics, Service: service})
 	if !c.NoBackground {
 		s.log.Info("settlement metrics go to a file", "path", path, "every", c.SettleEvery)
 	}

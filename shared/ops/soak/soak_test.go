@@ -61,6 +61,7 @@ func TestRun_PlaysEveryKindAndStopsByItself(t *testing.T) {
 	for _, sale := range []flashsale.NewSale{{ID: "soak", Stock: 1_000_000}, {ID: "gone", Stock: 1}} {
 		sale.Name, sale.PriceCents, sale.Currency, sale.PerUserLimit, sale.PaymentWindowSeconds = sale.ID, 100, "USD", 1000, 600
 		sale.StartsAt, sale.EndsAt = now.Add(-time.Minute), now.Add(time.Hour)
+		sale.Admission = &flashsale.Admission{PurchaseToken: false} // as flashsale soak creates them
 		if _, err := a.Service.CreateSale(context.Background(), sale); err != nil {
 			t.Fatal(err)
 		}
