@@ -68,6 +68,9 @@ type Client struct {
 	Now func() time.Time
 
 	mu sync.Mutex
+	// admitting is held while a token is fetched, so concurrent purchases
+	// of one buyer wait for one admission instead of solving twice.
+	admitting sync.Mutex
 	// sales caches each sale's admission; ForBuyer shares it, since
 	// GET /sales/{id} is the same for every buyer.
 	sales  *saleCache
@@ -266,6 +269,8 @@ func (c *Client) PurchaseToken(ctx context.Context, saleID string) (string, erro
 	if !sale.NeedsToken() {
 		return "", nil
 	}
+	c.admitting.Lock()
+	defer c.admitting.Unlock()
 	c.mu.Lock()
 	tok, ok := c.tokens[saleID]
 	c.mu.Unlock()
