@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/awsclient"
+	"flashsale/shared/client"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/callcount"
 	"flashsale/shared/local/devauth"
@@ -50,8 +53,10 @@ func newBenchCmd() *cobra.Command {
 		Long: `bench starts its own emulators, gateway and a bare net/http baseline on free
 loopback ports, then measures, each --runs times, side by side in one run:
 the store's raw conditional-UpdateItem ceiling, accepted purchases through the
-gateway, the sold-out rejection path against the bare server, store and queue
-calls per request, and latency. It adds Go benchmarks of the handlers
+gateway, the sold-out rejection path (without and with purchase tokens)
+against the bare server, store and queue calls per request, and latency. It
+adds the cost of challenge and token verification (testing.Benchmark) and the
+median solve time at the default difficulty, Go benchmarks of the handlers
 (benchstat) and each bootstrap's size and init time, and writes the medians.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBench(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -80,9 +85,16 @@ type benchRun struct {
 	rejectedP50, rejectedP99 float64
 	storePerRejected         float64
 	queuePerRejected         float64
-	bare                     float64 // the bare 410 server, same load
-	bareP50, bareP99         float64
-	dynamoCPU, selfCPU       float64 // CPU seconds during the purchase run
+	// The same sold-out path on a sale with purchase tokens, every request
+	// carrying its buyer's valid token: reserve checks it (one HMAC) before
+	// the sold-out flag.
+	rejectedTok                    float64
+	rejectedTokP50, rejectedTokP99 float64
+	storePerRejectedTok            float64
+	queuePerRejectedTok            float64
+	bare                           float64 // the bare 410 server, same load
+	bareP50, bareP99               float64
+	dynamoCPU, selfCPU             float64 // CPU seconds during the purchase run
 }
 
 func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
@@ -115,6 +127,11 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		b.step("run %d/%d: ceiling %.0f/s, accepted %.0f/s, rejected %.0f/s, bare %.0f/s", i+1, o.runs, r.ceiling, r.accepted, r.rejected, r.bare)
 	}
 	top, rejectTop := pprofTop(b.profile), pprofTop(b.rejectProfile)
+	b.step("admission: verification benchmarks and %d solves at maxNumber %d", admissionSolves, admissionDefaultMax)
+	adm, err := bench.MeasureAdmission(ctx, admissionDefaultMax, admissionSolves)
+	if err != nil {
+		return err
+	}
 
 	var goBench string
 	if o.goBench {
@@ -128,7 +145,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	doc := benchDoc(o, runs, top, rejectTop, goBench, boots, time.Since(started))
+	doc := benchDoc(o, runs, adm, top, rejectTop, goBench, boots, time.Since(started))
 	path := o.out
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(root, path)
@@ -205,18 +222,79 @@ func (b *benchEnv) close() {
 	b.st.Close()
 }
 
-// load runs the closed-model load generator with users in flight.
-func (b *benchEnv) load(ctx context.Context, target, sale string, users int, d time.Duration) (loadtest.Result, error) {
-	return loadtest.Run(ctx, loadtest.Config{
+// load runs the closed-model load generator with users in flight; with
+// purchaseTokens, buyer i's requests carry purchaseTokens[i].
+func (b *benchEnv) load(ctx context.Context, target, sale string, users int, d time.Duration, purchaseTokens ...string) (loadtest.Result, error) {
+	cfg := loadtest.Config{
 		Target: target, SaleID: sale, Tokens: b.tokens, APIKey: b.st.Issuer.APIKey(),
 		Mode: loadtest.Closed, Users: users, Duration: d,
+	}
+	if len(purchaseTokens) > 0 {
+		cfg.PurchaseToken = func(_ context.Context, i int) (string, error) { return purchaseTokens[i], nil }
+	}
+	return loadtest.Run(ctx, cfg)
+}
+
+// admissionDefaultMax and admissionSolves: the solve time is reported at
+// the contract's default difficulty, as the median of this many solves.
+const (
+	admissionDefaultMax = 50_000
+	admissionSolves     = 101
+)
+
+// tokenSale creates a one-unit sale with purchase tokens through the admin
+// API (as an operator would), admits every bench buyer with the reference
+// client while the unit is still there (no challenge: the solve is measured
+// on its own, and this is the reserve path), then sells the unit and lets
+// a loser discover the sell-out. It returns each buyer's purchase token.
+func (b *benchEnv) tokenSale(ctx context.Context, id string) ([]string, error) {
+	body, _ := json.Marshal(map[string]any{
+		"saleId": id, "name": id, "priceCents": 1999, "currency": "USD",
+		"startsAt": b.now.Add(-time.Minute).Format(time.RFC3339), "endsAt": b.now.Add(24 * time.Hour).Format(time.RFC3339),
+		"stock": 1, "perUserLimit": 1, "paymentWindowSeconds": 600, "shards": 1,
+		"admission": map[string]any{"purchaseToken": true, "challengeMaxNumber": 0},
 	})
+	admin, err := b.st.Issuer.Token(devauth.TokenRequest{UserID: "bench-admin", Groups: []string{"admin"}})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.st.URL+"/admin/sales", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", id, err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("create %s: %d %s", id, resp.StatusCode, answer)
+	}
+	base := &client.Client{BaseURL: b.st.URL, APIKey: b.st.Issuer.APIKey()}
+	tokens := make([]string, len(b.tokens))
+	errs := make([]error, len(b.tokens))
+	runParallel(16, len(b.tokens), func(i int) {
+		tokens[i], errs[i] = base.ForBuyer(b.tokens[i]).PurchaseToken(ctx, id)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("purchase tokens for %s: %w", id, err)
+	}
+	if _, err := b.load(ctx, b.st.URL, id, 2, b.o.duration/2, tokens...); err != nil {
+		return nil, err
+	}
+	return tokens, nil
 }
 
 func (b *benchEnv) newSale(ctx context.Context, id string, stock int64, shards int, limit int64) error {
 	_, err := b.st.App.Service.CreateSale(ctx, flashsale.NewSale{ID: id, Name: id, PriceCents: 1999, Currency: "USD",
 		StartsAt: b.now.Add(-time.Minute), EndsAt: b.now.Add(24 * time.Hour), Stock: stock, PerUserLimit: limit,
-		PaymentWindowSeconds: 600, Shards: shards})
+		PaymentWindowSeconds: 600, Shards: shards,
+		// No purchase tokens: figures 1-3 measure reserve as before; figure 4
+		// is the same path with tokens (tokenSale).
+		Admission: &flashsale.Admission{PurchaseToken: false}})
 	return err
 }
 
@@ -259,11 +337,19 @@ func (b *benchEnv) run(ctx context.Context, i int) (benchRun, error) {
 	if _, err := b.load(ctx, b.st.URL, gone, 2, b.o.duration); err != nil {
 		return r, err
 	}
-	// Alternate which goes first, so drift on a shared machine is spread.
-	order := []func() error{func() error { return b.rejections(ctx, i, gone, &r) }, func() error { return b.bare(ctx, gone, &r) }}
-	if i%2 == 1 {
-		order[0], order[1] = order[1], order[0]
+	goneTok := fmt.Sprintf("gone-tok-%d", i)
+	tokens, err := b.tokenSale(ctx, goneTok)
+	if err != nil {
+		return r, err
 	}
+	// Rotate which goes first, so drift on a shared machine is spread.
+	order := []func() error{
+		func() error { return b.rejections(ctx, i, gone, &r) },
+		func() error { return b.rejectionsWithTokens(ctx, goneTok, tokens, &r) },
+		func() error { return b.bare(ctx, gone, &r) },
+	}
+	k := i % len(order)
+	order = append(order[k:], order[:k]...)
 	for _, m := range order {
 		if err := m(); err != nil {
 			return r, err
@@ -321,6 +407,25 @@ func (b *benchEnv) rejections(ctx context.Context, i int, gone string, r *benchR
 	r.rejectedP50, r.rejectedP99 = l.P50Ms, l.P99Ms
 	r.storePerRejected = float64(b.storeCalls.Calls()-st0) / float64(rej.Status.SoldOut)
 	r.queuePerRejected = float64(b.queueCalls.Calls()-q0) / float64(rej.Status.SoldOut)
+	return nil
+}
+
+// rejectionsWithTokens measures the sold-out path of a sale with purchase
+// tokens, every request with its buyer's valid token.
+func (b *benchEnv) rejectionsWithTokens(ctx context.Context, sale string, tokens []string, r *benchRun) error {
+	st0, q0 := b.storeCalls.Calls(), b.queueCalls.Calls()
+	rej, err := b.load(ctx, b.st.URL, sale, b.o.rejectIn, b.o.duration, tokens...)
+	if err != nil {
+		return err
+	}
+	if rej.Status.SoldOut == 0 {
+		return fmt.Errorf("sold-out path with tokens answered %v", rej.Codes)
+	}
+	r.rejectedTok = float64(rej.Status.SoldOut) / rej.ElapsedSeconds
+	l := rej.LatencyByClass[loadtest.SoldOut]
+	r.rejectedTokP50, r.rejectedTokP99 = l.P50Ms, l.P99Ms
+	r.storePerRejectedTok = float64(b.storeCalls.Calls()-st0) / float64(rej.Status.SoldOut)
+	r.queuePerRejectedTok = float64(b.queueCalls.Calls()-q0) / float64(rej.Status.SoldOut)
 	return nil
 }
 
@@ -476,6 +581,8 @@ func machine() string {
 	return fmt.Sprintf("%d × %s%s, %s/%s, %s%s", runtime.NumCPU(), model, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), load)
 }
 
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 func metOrNot(ok bool) string {
 	if ok {
 		return "**met**"
@@ -483,7 +590,7 @@ func metOrNot(ok bool) string {
 	return "**not met**"
 }
 
-func benchDoc(o benchOptions, runs []benchRun, top, rejectTop, goBench string, boots []bootstrapFigure, took time.Duration) string {
+func benchDoc(o benchOptions, runs []benchRun, adm bench.AdmissionCost, top, rejectTop, goBench string, boots []bootstrapFigure, took time.Duration) string {
 	m := func(f func(benchRun) float64) float64 { return medianOf(runs, f) }
 	ceiling := m(func(r benchRun) float64 { return r.ceiling })
 	accepted := m(func(r benchRun) float64 { return r.accepted })
@@ -493,6 +600,10 @@ func benchDoc(o benchOptions, runs []benchRun, top, rejectTop, goBench string, b
 	rejectRatio := m(func(r benchRun) float64 { return r.rejected / r.bare })
 	rejStore := m(func(r benchRun) float64 { return r.storePerRejected })
 	rejQueue := m(func(r benchRun) float64 { return r.queuePerRejected })
+	rejectedTok := m(func(r benchRun) float64 { return r.rejectedTok })
+	rejectTokRatio := m(func(r benchRun) float64 { return r.rejectedTok / r.bare })
+	rejTokStore := m(func(r benchRun) float64 { return r.storePerRejectedTok })
+	rejTokQueue := m(func(r benchRun) float64 { return r.queuePerRejectedTok })
 
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -513,7 +624,11 @@ func benchDoc(o benchOptions, runs []benchRun, top, rejectTop, goBench string, b
 	w("| bare `net/http` server answering a fixed 410, same load | %.0f/s | %s | | |\n", bare, allOf(runs, "%.0f", func(r benchRun) float64 { return r.bare }))
 	w("| 3 ÷ bare | %.2f | %s | ≥ 0.75 | %s |\n", rejectRatio, allOf(runs, "%.2f", func(r benchRun) float64 { return r.rejected / r.bare }), metOrNot(rejectRatio >= 0.75))
 	w("| store calls per rejection | %.4f | %s | 0 | %s |\n", rejStore, allOf(runs, "%.4f", func(r benchRun) float64 { return r.storePerRejected }), metOrNot(rejStore < 0.001))
-	w("| queue calls per rejection | %.4f | %s | 0 | %s |\n\n", rejQueue, allOf(runs, "%.4f", func(r benchRun) float64 { return r.queuePerRejected }), metOrNot(rejQueue < 0.001))
+	w("| queue calls per rejection | %.4f | %s | 0 | %s |\n", rejQueue, allOf(runs, "%.4f", func(r benchRun) float64 { return r.queuePerRejected }), metOrNot(rejQueue < 0.001))
+	w("| 4. sold-out rejections/s with purchase tokens (%d in flight, each with its buyer's valid `Purchase-Token`) | %.0f/s | %s | | |\n", o.rejectIn, rejectedTok, allOf(runs, "%.0f", func(r benchRun) float64 { return r.rejectedTok }))
+	w("| 4 ÷ bare | %.2f | %s | ≥ 0.75 | %s |\n", rejectTokRatio, allOf(runs, "%.2f", func(r benchRun) float64 { return r.rejectedTok / r.bare }), metOrNot(rejectTokRatio >= 0.75))
+	w("| store calls per rejection with tokens | %.4f | %s | 0 | %s |\n", rejTokStore, allOf(runs, "%.4f", func(r benchRun) float64 { return r.storePerRejectedTok }), metOrNot(rejTokStore < 0.001))
+	w("| queue calls per rejection with tokens | %.4f | %s | 0 | %s |\n\n", rejTokQueue, allOf(runs, "%.4f", func(r benchRun) float64 { return r.queuePerRejectedTok }), metOrNot(rejTokQueue < 0.001))
 	w("Store calls per rejection are counted by an HTTP transport under the SDK clients; the only calls on that path are the sold-out recheck, about one per second per container (here: %d s runs).\n\n", int(o.duration.Seconds()))
 
 	w("## Calls per accepted purchase\n\n")
@@ -525,7 +640,18 @@ func benchDoc(o benchOptions, runs []benchRun, top, rejectTop, goBench string, b
 	w("## Latency (ms)\n\n| path | p50 | p99 |\n|---|---|---|\n")
 	w("| accepted purchase | %.1f | %.1f |\n", m(func(r benchRun) float64 { return r.acceptedP50 }), m(func(r benchRun) float64 { return r.acceptedP99 }))
 	w("| sold-out rejection | %.2f | %.2f |\n", m(func(r benchRun) float64 { return r.rejectedP50 }), m(func(r benchRun) float64 { return r.rejectedP99 }))
+	w("| sold-out rejection with a purchase token | %.2f | %.2f |\n", m(func(r benchRun) float64 { return r.rejectedTokP50 }), m(func(r benchRun) float64 { return r.rejectedTokP99 }))
 	w("| bare 410 server | %.2f | %.2f |\n\n", m(func(r benchRun) float64 { return r.bareP50 }), m(func(r benchRun) float64 { return r.bareP99 }))
+
+	w("## Admission\n\n")
+	w("Measured in the bench process with `testing.Benchmark` (the bodies of `BenchmarkVerifyChallenge` and `BenchmarkVerifyToken` in shared/admission), and by solving %d fresh challenges one after another with `admission.Solve`, as the reference client does.\n\n", len(adm.Solves))
+	w("| | figure |\n|---|---|\n")
+	w("| challenge verification (`Keys.Verify`: one SHA-256, one HMAC), at token issue | %d ns/op, %d B/op, %d allocs/op |\n", adm.VerifyChallenge.NsPerOp(), adm.VerifyChallenge.AllocedBytesPerOp(), adm.VerifyChallenge.AllocsPerOp())
+	w("| token verification (`Keys.VerifyToken`: one HMAC), on every reserve | %d ns/op, %d B/op, %d allocs/op |\n", adm.VerifyToken.NsPerOp(), adm.VerifyToken.AllocedBytesPerOp(), adm.VerifyToken.AllocsPerOp())
+	w("| solve at the default difficulty (maxNumber %d), median of %d | %.1f ms (p90 %.1f ms, slowest %.1f ms) |\n\n", adm.MaxNumber, len(adm.Solves),
+		ms(adm.SolveMedian()), ms(adm.SolveP90()), ms(adm.Solves[len(adm.Solves)-1]))
+	w("The secret number is uniform in [0, maxNumber], so a solve takes anywhere from nothing to the full search; the median is about half of it. This is one core of this machine running Go's SHA-256; a phone running ALTCHA's solver in a web view or natively is slower. ")
+	w("Figure 4 differs from figure 3 by the token check on every request, which is the HMAC above and no store or queue call.\n\n")
 
 	w("## Where the time goes on the purchase path\n\n")
 	w("CPU seconds used during each purchase measurement (%s each): DynamoDB Local (java) %s; the flashsale process (gateway, handlers, SDK clients and the load generator) %s.\n\n",

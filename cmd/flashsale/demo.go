@@ -38,6 +38,8 @@ type demoOptions struct {
 	rate     float64
 	payShare float64
 	window   time.Duration
+	// challengeMax is the demo sale's challengeMaxNumber.
+	challengeMax int64
 }
 
 func newDemoCmd() *cobra.Command {
@@ -47,8 +49,10 @@ func newDemoCmd() *cobra.Command {
 		Short: "Play a whole flash sale on the local stack and check the invariants",
 		Long: `demo uses the running local stack (or starts one in-process on free ports, and
 stops it after): it creates a sale, releases a crowd of buyers on it through
-the gateway with a live progress bar; a share of the winners pay right after
-their 202, the rest let their order expire. Once the payment window after the
+the gateway with a live progress bar. Each buyer goes through the sale's
+admission with the reference client (shared/client): challenge, solve,
+purchase token, then the order with its token. A share of the winners pay
+right after their 202, the rest let their order expire. Once the payment window after the
 last acceptance has passed it settles, prints the finance report and verifies
 the invariants. It exits non-zero if any fails.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,12 +66,14 @@ the invariants. It exits non-zero if any fails.`,
 	f.Float64Var(&o.rate, "rate", 4000, "arrival rate of the crowd, requests per second")
 	f.Float64Var(&o.payShare, "pay", 0.6, "share of the winners who pay; the rest let their order expire")
 	f.DurationVar(&o.window, "payment-window", 15*time.Second, "payment window of the demo sale")
+	f.Int64Var(&o.challengeMax, "challenge-max", demoChallengeMax,
+		"the demo sale's challengeMaxNumber (0: tokens without a challenge); the crowd solves on the same cores as the stack")
 	return cmd
 }
 
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
-	if o.units < 1 || o.buyers < 1 || o.rate <= 0 || o.payShare < 0 || o.payShare > 1 || o.window < time.Second {
-		return errors.New("demo: need units ≥ 1, buyers ≥ 1, rate > 0, 0 ≤ pay ≤ 1, payment window ≥ 1s")
+	if o.units < 1 || o.buyers < 1 || o.rate <= 0 || o.payShare < 0 || o.payShare > 1 || o.window < time.Second || o.challengeMax < 0 {
+		return errors.New("demo: need units ≥ 1, buyers ≥ 1, rate > 0, 0 ≤ pay ≤ 1, payment window ≥ 1s, challenge-max ≥ 0")
 	}
 	started := time.Now()
 	say := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
@@ -147,7 +153,14 @@ func demoStack(ctx context.Context, state string, say func(string, ...any)) (*ap
 	return &apiClient{url: st.URL, issuer: st.Issuer, client: client}, func() { st.Close(); logFile.Close() }, nil
 }
 
-// createDemoSale creates an open sale of o.units, one per buyer.
+// demoChallengeMax is the demo sale's challenge difficulty. A phone solves
+// the default 50,000 in well under a second, but here one machine solves for
+// the whole crowd beside the stack: 50,000 costs about 8 ms of CPU a buyer
+// (docs/BENCHMARKS.md), which would stretch the demo to minutes.
+const demoChallengeMax = 2000
+
+// createDemoSale creates an open sale of o.units, one per buyer, with
+// purchase tokens and a challenge.
 func createDemoSale(ctx context.Context, api *apiClient, o demoOptions, say func(string, ...any)) (string, error) {
 	saleID := fmt.Sprintf("demo-%d", time.Now().Unix())
 	now := time.Now().UTC()
@@ -156,11 +169,12 @@ func createDemoSale(ctx context.Context, api *apiClient, o demoOptions, say func
 		"saleId": saleID, "name": "Demo flash sale", "priceCents": 1999, "currency": "USD",
 		"startsAt": now.Add(-time.Minute).Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339),
 		"stock": o.units, "perUserLimit": 1, "paymentWindowSeconds": int(o.window.Seconds()), "shards": min(shards, 1000),
+		"admission": map[string]any{"purchaseToken": true, "challengeMaxNumber": o.challengeMax},
 	})
 	if status, b, err := api.call(ctx, http.MethodPost, "/admin/sales", "admin", nil, body); err != nil || status != http.StatusCreated {
 		return "", fmt.Errorf("create sale: %d %s %v", status, b, err)
 	}
-	say("sale %s: %d units at 19.99 USD, one per buyer, %s to pay", saleID, o.units, o.window)
+	say("sale %s: %d units at 19.99 USD, one per buyer, %s to pay; purchase tokens on, challenge maxNumber %d", saleID, o.units, o.window, o.challengeMax)
 	return saleID, nil
 }
 
@@ -171,6 +185,10 @@ func createDemoSale(ctx context.Context, api *apiClient, o demoOptions, say func
 func runCrowd(ctx context.Context, api *apiClient, o demoOptions, saleID string, tokens []string,
 	say func(string, ...any), stderr io.Writer) (*crowd, error) {
 	c := &crowd{share: o.payShare, results: map[string]string{}}
+	admit, err := crowdAdmission(ctx, api.url, api.issuer.APIKey(), saleID, tokens, apispec.IntegrationTimeout+5*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	var payers sync.WaitGroup
 	bar := progressbar.NewOptions64(int64(o.buyers), progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("buyers"), progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond),
@@ -180,8 +198,9 @@ func runCrowd(ctx context.Context, api *apiClient, o demoOptions, saleID string,
 		Mode: loadtest.Open, Rate: o.rate, Requests: int64(o.buyers), MaxInFlight: 256,
 		// Longer than API Gateway's 29 s, so every buyer hears the gateway's
 		// answer rather than giving up on an order that then exists.
-		Timeout:  apispec.IntegrationTimeout + 5*time.Second,
-		Progress: func(p loadtest.Progress) { bar.Set64(p.Total()) },
+		Timeout:       apispec.IntegrationTimeout + 5*time.Second,
+		PurchaseToken: admit,
+		Progress:      func(p loadtest.Progress) { bar.Set64(p.Total()) },
 		OnAnswer: func(status int, body []byte) {
 			at := time.Now()
 			var rc flashsale.Receipt

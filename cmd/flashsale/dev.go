@@ -199,13 +199,21 @@ to get the dev stage's rule.
 	fmt.Fprintf(w, `
 flashsale dev is running at %[1]s  (state: %[3]s)
 
-  # a buyer token (valid 1 h) and the app's API key
-  TOKEN=$(go run ./cmd/flashsale token%[4]s --user alice)
-  API_KEY=%[2]s
+  # the whole purchase in one command: sale, challenge, solve, token, order
+  go run ./cmd/flashsale buy%[4]s --sale demo --user alice
 
-  curl -s %[1]s/sales/demo
-  curl -s -X POST %[1]s/sales/demo/orders \
-    -H "Authorization: Bearer $TOKEN" -H "x-api-key: $API_KEY" \
+  # the same with curl: a buyer token (valid 1 h) and the app's API key
+  TOKEN=$(go run ./cmd/flashsale token%[4]s --user bob)
+  API_KEY=%[2]s
+  AUTH=(-H "Authorization: Bearer $TOKEN" -H "x-api-key: $API_KEY")
+
+  curl -s %[1]s/sales/demo          # "admission":{"purchaseToken":true,"challenge":true}
+  curl -s "${AUTH[@]}" %[1]s/sales/demo/challenge > challenge.json
+  N=$(go run ./cmd/flashsale solve < challenge.json)
+  PT=$(curl -s "${AUTH[@]}" -X POST %[1]s/sales/demo/purchase-tokens \
+    -H "Content-Type: application/json" -d "{\"challenge\":$(cat challenge.json),\"number\":$N}" |
+    sed 's/.*"purchaseToken":"\([^"]*\)".*/\1/')
+  curl -s "${AUTH[@]}" -X POST %[1]s/sales/demo/orders -H "Purchase-Token: $PT" \
     -H "Idempotency-Key: $(date +%%s%%N)" -H "Content-Type: application/json" \
     -d '{"quantity":1}'
 

@@ -83,16 +83,12 @@ func TestDevCommand_ServesDemoThenStopsClean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body = stackHTTP(t, "POST", url+"/sales/demo/orders", map[string]string{
-		"Authorization": "Bearer " + token, "x-api-key": issuer.APIKey(),
-		"Idempotency-Key": "dev-test-1", "Content-Type": "application/json",
-	}, `{"quantity":1}`)
-	if status != http.StatusAccepted || !strings.Contains(body, `"status":"reserved"`) {
-		t.Fatalf("POST /sales/demo/orders = %d %s, want 202 reserved", status, body)
-	}
-	var receipt struct{ OrderID string }
-	if err := json.Unmarshal([]byte(body), &receipt); err != nil || receipt.OrderID == "" {
-		t.Fatalf("order answer %s has no orderId (%v)", body, err)
+	// The quickstart's first line: the demo sale asks for a purchase token,
+	// and `flashsale buy` runs challenge, solve, token and order.
+	body = stackRunCLI(t, bin, "buy", "--state", state, "--sale", "demo", "--user", "alice")
+	var receipt struct{ OrderID, Status string }
+	if err := json.Unmarshal([]byte(body), &receipt); err != nil || receipt.OrderID == "" || receipt.Status != "reserved" {
+		t.Fatalf("flashsale buy printed %s (%v), want a reserved order's receipt", body, err)
 	}
 	stackPayAndReport(t, bin, state, url, token, receipt.OrderID)
 	stackInvoke(t, bin, state)

@@ -40,16 +40,25 @@ type loadtestOptions struct {
 	maxInFlight int
 	out         string
 	chart       string
+	// noAdmission skips the admission step, as a scripted client would.
+	noAdmission bool
 }
 
 func newLoadtestCmd() *cobra.Command {
 	var o loadtestOptions
 	cmd := &cobra.Command{
 		Use:   "loadtest",
-		Short: "Storm POST /sales/{id}/orders and report throughput and latency",
-		Long: `loadtest buys one unit per request from a sale, each request with a fresh
+		Short: "Storm a sale with buyers (admission, then POST /sales/{id}/orders) and report throughput and latency",
+		Long: `loadtest plays a crowd of buyers: each attempt buys one unit with a fresh
 Idempotency-Key, and reports accepted (202), sold-out (410), throttled (429)
 and other answers with p50/p95/p99 latency, overall and per second.
+
+When the sale asks for purchase tokens, each buyer goes through the whole
+flow with the reference client (shared/client) on their first attempt:
+challenge, solve, purchase token; later attempts reuse the token until
+shortly before it expires. An attempt refused at that step (410 once sold
+out, 429, 403 not_eligible) counts with that answer, and its latency
+includes the step. --no-admission sends bare orders, as a script would.
 
 Open model, a constant arrival rate:   --mode open --rate 500 --duration 30s
 Closed model, N users looping:         --mode closed --users 64 --duration 30s (or --requests N)
@@ -81,6 +90,7 @@ give --target, --tokens FILE (JWTs, one a line) and --api-key.`,
 	f.IntVar(&o.maxInFlight, "max-in-flight", loadtest.DefaultMaxInFlight, "open model: most requests in flight at once")
 	f.StringVar(&o.out, "out", "", "write the result as JSON to this file")
 	f.StringVar(&o.chart, "chart", "", "write a self-contained HTML chart of throughput and latency to this file")
+	f.BoolVar(&o.noAdmission, "no-admission", false, "send orders without the admission step (no purchase token), as a scripted client would")
 	cmd.MarkFlagsMutuallyExclusive("tokens", "users-prefix")
 	cmd.MarkFlagsMutuallyExclusive("tokens", "token-count")
 	return cmd
@@ -127,6 +137,12 @@ func runLoadtest(ctx context.Context, o loadtestOptions, stdout, stderr io.Write
 			if cfg.Tokens, err = mintTokens(iss, o.prefix, o.tokenCount); err != nil {
 				return err
 			}
+		}
+	}
+
+	if !o.noAdmission {
+		if cfg.PurchaseToken, err = crowdAdmission(ctx, cfg.Target, cfg.APIKey, cfg.SaleID, cfg.Tokens, cfg.Timeout); err != nil {
+			return err
 		}
 	}
 

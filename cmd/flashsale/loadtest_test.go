@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"flashsale/shared/local/devauth"
 	"flashsale/shared/ops/loadtest"
 )
 
@@ -20,7 +22,11 @@ func TestLoadtestCommand_DeployedTarget(t *testing.T) {
 	var mu sync.Mutex
 	auths := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("x-api-key") != "prod-key" {
+		if r.Method == http.MethodGet && r.URL.Path == "/sales/spring-1" { // a sale without purchase tokens
+			w.Write([]byte(`{"saleId":"spring-1","status":"open","admission":{"purchaseToken":false,"challenge":false}}`))
+			return
+		}
+		if r.Header.Get("x-api-key") != "prod-key" || r.Header.Get("Purchase-Token") != "" {
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
@@ -137,5 +143,62 @@ func TestPlanCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadtestCommand_FullFlow: on a sale with purchase tokens, each buyer
+// solves one challenge and gets one token, then every attempt orders with it.
+func TestLoadtestCommand_FullFlow(t *testing.T) {
+	state := t.TempDir()
+	iss, err := devauth.LoadOrCreate(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, seen := admissionAPI(t, iss)
+	var jwts []string
+	for _, u := range []string{"ann", "ben", "cat"} {
+		tok, err := iss.Token(devauth.TokenRequest{UserID: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwts = append(jwts, tok)
+	}
+	tokens := filepath.Join(t.TempDir(), "tokens.txt")
+	if err := os.WriteFile(tokens, []byte(strings.Join(jwts, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra ...string) string {
+		cmd := newLoadtestCmd()
+		var stdout, stderr bytes.Buffer
+		cmd.SetOut(&stdout)
+		cmd.SetErr(&stderr)
+		cmd.SetArgs(append([]string{"--target", srv.URL, "--sale", "s1", "--tokens", tokens, "--api-key", iss.APIKey(),
+			"--mode", "closed", "--users", "3", "--requests", "12"}, extra...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("loadtest: %v\nstderr: %s", err, stderr.String())
+		}
+		return stdout.String()
+	}
+	out := run()
+	count := map[string]int{}
+	for _, r := range *seen {
+		count[r]++
+	}
+	want := map[string]int{"GET /sales/s1": 1, "GET /sales/s1/challenge": 3, "POST /sales/s1/purchase-tokens": 3, "POST /sales/s1/orders": 12}
+	for route, n := range want {
+		if count[route] != n {
+			t.Errorf("%s: %d requests, want %d (all: %v)", route, count[route], n, count)
+		}
+	}
+	if !regexp.MustCompile(`accepted \(202\)\s+12\s`).MatchString(out) {
+		t.Errorf("summary, want 12 accepted:\n%s", out)
+	}
+	// A scripted client skips the step and is refused.
+	*seen = nil
+	if out := run("--no-admission"); !strings.Contains(out, "status codes: map[403:12]") {
+		t.Errorf("--no-admission summary, want 12 refused:\n%s", out)
+	}
+	if len(*seen) != 12 {
+		t.Errorf("--no-admission sent %d requests, want only the 12 orders", len(*seen))
 	}
 }

@@ -25,6 +25,9 @@ type tokenOptions struct {
 	ttl    time.Duration
 	users  int
 	prefix string
+	// created is the account's creation time, RFC 3339; "" means
+	// devauth.DefaultAccountAge ago.
+	created string
 }
 
 func newTokenCmd() *cobra.Command {
@@ -35,7 +38,11 @@ func newTokenCmd() *cobra.Command {
 		Long: `Print Cognito-style ID tokens signed with the local stack's dev key.
 
 One token:        flashsale token --user alice [--group admin]... [--ttl 1h]
-Many, one a line: flashsale token --users 1000 --prefix buyer   (buyer1 … buyer1000)`,
+Many, one a line: flashsale token --users 1000 --prefix buyer   (buyer1 … buyer1000)
+
+--created sets the account's creation time (the custom:created_at claim that
+a sale's minAccountAgeDays reads); by default accounts are 400 days old.
+  flashsale token --user newbie --group member --created 2026-11-20T00:00:00Z`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runToken(o, cmd.OutOrStdout())
@@ -48,6 +55,7 @@ Many, one a line: flashsale token --users 1000 --prefix buyer   (buyer1 … buye
 	f.DurationVar(&o.ttl, "ttl", devauth.DefaultTTL, "token lifetime")
 	f.IntVar(&o.users, "users", 0, "print this many tokens, for users <prefix>1 … <prefix>N")
 	f.StringVar(&o.prefix, "prefix", "user", "user id prefix for --users")
+	f.StringVar(&o.created, "created", "", "account creation time, RFC 3339 (default: 400 days ago)")
 	cmd.MarkFlagsMutuallyExclusive("user", "users")
 	cmd.MarkFlagsOneRequired("user", "users")
 	return cmd
@@ -76,6 +84,13 @@ func runToken(o tokenOptions, out io.Writer) error {
 	if o.users < 0 || (o.user == "" && o.users == 0) {
 		return errors.New("give --user ID or --users N (N ≥ 1)")
 	}
+	var created time.Time
+	if o.created != "" {
+		var err error
+		if created, err = time.Parse(time.RFC3339, o.created); err != nil {
+			return fmt.Errorf("--created %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", o.created)
+		}
+	}
 	iss, err := openIssuer(o.state)
 	if err != nil {
 		return err
@@ -84,7 +99,7 @@ func runToken(o tokenOptions, out io.Writer) error {
 	// together and is easy to reason about.
 	now := time.Now()
 	mint := func(user string) error {
-		tok, err := iss.Token(devauth.TokenRequest{UserID: user, Groups: o.groups, TTL: o.ttl, IssuedAt: now})
+		tok, err := iss.Token(devauth.TokenRequest{UserID: user, Groups: o.groups, TTL: o.ttl, IssuedAt: now, CreatedAt: created})
 		if err != nil {
 			return err
 		}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"flashsale/shared/local/devauth"
 )
@@ -14,7 +16,9 @@ func TestTokenCommand(t *testing.T) {
 		args       []string
 		wantSubs   []string
 		wantGroups string
-		wantErr    bool
+		// wantCreated is custom:created_at; "" means 400 days before iat.
+		wantCreated string
+		wantErr     bool
 	}{
 		{name: "one user", args: []string{"--user", "alice"}, wantSubs: []string{"alice"}},
 		{name: "groups", args: []string{"--user", "boss", "--group", "admin", "--group", "finance"}, wantSubs: []string{"boss"}, wantGroups: "admin,finance"},
@@ -22,6 +26,9 @@ func TestTokenCommand(t *testing.T) {
 		{name: "neither flag", args: nil, wantErr: true},
 		{name: "both flags", args: []string{"--user", "a", "--users", "2"}, wantErr: true},
 		{name: "bad ttl", args: []string{"--user", "a", "--ttl", "-1m"}, wantErr: true},
+		{name: "created", args: []string{"--user", "newbie", "--created", "2026-11-20T00:00:00Z"}, wantSubs: []string{"newbie"}, wantCreated: "1795132800"},
+		{name: "created with an offset", args: []string{"--user", "n", "--created", "2026-11-20T02:00:00+02:00"}, wantSubs: []string{"n"}, wantCreated: "1795132800"},
+		{name: "bad created", args: []string{"--user", "a", "--created", "yesterday"}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +64,16 @@ func TestTokenCommand(t *testing.T) {
 				}
 				if claims["sub"] != tc.wantSubs[i] || claims["cognito:groups"] != tc.wantGroups {
 					t.Errorf("token %d: sub %q groups %q, want %q %q", i, claims["sub"], claims["cognito:groups"], tc.wantSubs[i], tc.wantGroups)
+				}
+				got := claims[devauth.ClaimCreatedAt]
+				if tc.wantCreated != "" && got != tc.wantCreated {
+					t.Errorf("token %d: %s = %q, want %q", i, devauth.ClaimCreatedAt, got, tc.wantCreated)
+				}
+				if tc.wantCreated == "" {
+					secs, _ := strconv.ParseInt(got, 10, 64)
+					if age := time.Since(time.Unix(secs, 0)); age < devauth.DefaultAccountAge || age > devauth.DefaultAccountAge+time.Minute {
+						t.Errorf("token %d: %s = %q, an account %v old; want %v", i, devauth.ClaimCreatedAt, got, age, devauth.DefaultAccountAge)
+					}
 				}
 			}
 		})

@@ -3,10 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,18 +73,25 @@ func (s *stack) buyer(tb testing.TB, user string, hc *http.Client) *client.Clien
 	return &client.Client{BaseURL: s.url, Token: tok, APIKey: s.issuer.APIKey(), HTTP: hc}
 }
 
-func (s *stack) createSale(tb testing.TB, id string, stock int64) {
+// createSale creates an open sale with the default admission (purchase
+// tokens, the challenge at 50,000), or adm when given.
+func (s *stack) createSale(tb testing.TB, id string, stock int64, adm ...flashsale.Admission) {
 	tb.Helper()
 	now := time.Now().UTC()
-	if _, err := s.svc.CreateSale(context.Background(), flashsale.NewSale{ID: id, Name: id, PriceCents: 500, Currency: "USD",
+	n := flashsale.NewSale{ID: id, Name: id, PriceCents: 500, Currency: "USD",
 		StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour), Stock: stock, PerUserLimit: 1,
-		PaymentWindowSeconds: 600, Shards: 1}); err != nil {
+		PaymentWindowSeconds: 600, Shards: 1}
+	if len(adm) > 0 {
+		n.Admission, n.Shards = &adm[0], 8
+	}
+	if _, err := s.svc.CreateSale(context.Background(), n); err != nil {
 		tb.Fatal(err)
 	}
 }
 
-// loseAnswers lets the server handle a request, then drops its answer, as a
-// mobile network does; before is called before each request goes out.
+// loseAnswers lets the server handle an order, then drops its answer, as a
+// mobile network does (the admission steps before it get theirs); before
+// is called before each request goes out.
 type loseAnswers struct {
 	lose   atomic.Int32 // answers still to drop
 	before func()
@@ -92,7 +102,7 @@ func (l *loseAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
 		l.before()
 	}
 	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil && l.lose.Add(-1) >= 0 {
+	if err == nil && strings.HasSuffix(r.URL.Path, "/orders") && l.lose.Add(-1) >= 0 {
 		resp.Body.Close()
 		return nil, errors.New("connection reset before the answer arrived")
 	}
@@ -163,5 +173,60 @@ func TestBuy_NoRetryOnRefusals(t *testing.T) {
 	}
 	if n := sent.Load(); n != 1 {
 		t.Errorf("%d requests sent, want 1: no automatic retry", n)
+	}
+}
+
+// TestBuy_RaceFullFlowThroughTheGateway: 1,000 buyers, each with the
+// reference client through the local gateway (JWT, API key, the admission
+// routes), race for 137 units: exactly 137 are sold, and every other buyer
+// hears sold_out, at the challenge or at the order.
+func TestBuy_RaceFullFlowThroughTheGateway(t *testing.T) {
+	s := newStack(t)
+	const units, buyers = 137, 1000
+	s.createSale(t, "race-flow", units, flashsale.Admission{PurchaseToken: true, ChallengeMaxNumber: 1000})
+	clients := make([]*client.Client, buyers)
+	for i := range clients {
+		clients[i] = s.buyer(t, fmt.Sprintf("racer-%d", i), nil)
+	}
+	outcome := make([]string, buyers)
+	orders := make([]string, buyers)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 64)
+	for i, c := range clients {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			p, err := c.Buy(context.Background(), "race-flow", 1)
+			switch e, ok := errors.AsType[*client.APIError](err); {
+			case err == nil:
+				outcome[i], orders[i] = "accepted", p.Order.OrderID
+			case ok:
+				outcome[i] = e.Code
+			default:
+				outcome[i] = err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	count := map[string]int{}
+	for _, o := range outcome {
+		count[o]++
+	}
+	if count["accepted"] != units || count["sold_out"] != buyers-units {
+		t.Errorf("outcomes %v, want %d accepted and %d sold_out", count, units, buyers-units)
+	}
+	// Each winner's order is theirs, once.
+	for i, id := range orders {
+		if id == "" {
+			continue
+		}
+		mine, err := clients[i].MyOrders(context.Background(), "race-flow")
+		if err != nil || len(mine) != 1 || mine[0].OrderID != id {
+			t.Errorf("racer-%d: my-orders %+v (%v), want exactly %s", i, mine, err, id)
+		}
+	}
+	v, err := s.svc.GetSale(context.Background(), "race-flow")
+	if err != nil || v.Remaining != 0 {
+		t.Errorf("remaining %d (%v), want 0", v.Remaining, err)
 	}
 }

@@ -37,11 +37,14 @@ func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisec
 const DemoSaleID = "demo"
 
 // DemoSale is an open sale: started a minute before now, ends a day after.
+// Its admission is spelt out, though it is the default, because the
+// quickstart walks through it: purchase tokens and the challenge at 50,000.
 func DemoSale(now time.Time) flashsale.NewSale {
 	return flashsale.NewSale{
 		ID: DemoSaleID, Name: "Demo drop", PriceCents: 1999, Currency: "USD",
 		StartsAt: now.Add(-time.Minute).UTC().Truncate(time.Second), EndsAt: now.Add(24 * time.Hour).UTC().Truncate(time.Second),
 		Stock: 1000, PerUserLimit: 2, PaymentWindowSeconds: 600, Shards: 4,
+		Admission: &flashsale.Admission{PurchaseToken: true, ChallengeMaxNumber: flashsale.DefaultChallengeMaxNumber},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
+	"flashsale/shared/client"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
@@ -141,23 +142,21 @@ func TestOpen_ServesAPurchaseEndToEnd(t *testing.T) {
 	if err != nil || info.GatewayURL != st.URL || info.Settings.SalesTable != cfg.Prefix+"Sales" {
 		t.Fatalf("stack.json = %+v, %v; want gateway %s and table %sSales", info, err, st.URL, cfg.Prefix)
 	}
-	buyer := token(t, st.Issuer, "alice")
-	status, body := call(t, "POST", st.URL+"/sales/demo/orders", `{"quantity":1}`,
-		"Authorization", buyer, "x-api-key", st.Issuer.APIKey(), "Idempotency-Key", "k1")
-	if status != http.StatusAccepted {
-		t.Fatalf("POST /sales/demo/orders = %d %s, want 202", status, body)
+	// The demo sale asks for a purchase token: the reference client runs
+	// the challenge, the solve and the token before the order.
+	buyer := &client.Client{BaseURL: st.URL, Token: token(t, st.Issuer, "alice"), APIKey: st.Issuer.APIKey()}
+	p, err := buyer.Buy(t.Context(), "demo", 1)
+	if err != nil {
+		t.Fatalf("buy from the demo sale: %v, want 202", err)
 	}
-	var rc flashsale.Receipt
-	if err := json.Unmarshal([]byte(body), &rc); err != nil {
-		t.Fatal(err)
-	}
+	rc := p.Order
 	pay, _ := json.Marshal(flashsale.Payment{EventID: "evt-1", OrderID: rc.OrderID, AmountCents: rc.AmountCents,
 		Currency: rc.Currency, Status: flashsale.PaymentSucceeded})
 	if status, body := call(t, "POST", st.URL+"/payments/webhook", string(pay),
 		webhook.Header, webhook.Sign([]byte(st.Issuer.WebhookSecret()), time.Now(), pay)); status != http.StatusOK {
 		t.Fatalf("webhook = %d %s, want 200", status, body)
 	}
-	status, body = call(t, "POST", st.URL+"/admin/sales/demo/settle", "", "Authorization", token(t, st.Issuer, "ops", apispec.GroupAdmin))
+	status, body := call(t, "POST", st.URL+"/admin/sales/demo/settle", "", "Authorization", token(t, st.Issuer, "ops", apispec.GroupAdmin))
 	var rep flashsale.Report
 	if status != http.StatusOK || json.Unmarshal([]byte(body), &rep) != nil {
 		t.Fatalf("settle = %d %s, want 200 with the report", status, body)

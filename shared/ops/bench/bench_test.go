@@ -89,3 +89,16 @@ func TestCeilings_OnDynamoDBLocal(t *testing.T) {
 		t.Errorf("second transaction probe: %v", err)
 	}
 }
+
+func TestMeasureAdmission(t *testing.T) {
+	a, err := bench.MeasureAdmission(context.Background(), 2000, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.VerifyChallenge.N == 0 || a.VerifyToken.N == 0 || a.VerifyToken.NsPerOp() <= 0 {
+		t.Errorf("benchmarks ran %d and %d times (%d ns/op), want both to run", a.VerifyChallenge.N, a.VerifyToken.N, a.VerifyToken.NsPerOp())
+	}
+	if len(a.Solves) != 21 || a.SolveMedian() <= 0 || a.SolveMedian() > a.SolveP90() || a.SolveP90() > a.Solves[20] {
+		t.Errorf("solves %v: median %v, p90 %v; want 21 sorted times", a.Solves, a.SolveMedian(), a.SolveP90())
+	}
+}

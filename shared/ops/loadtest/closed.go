@@ -2,12 +2,15 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	flashclient "flashsale/shared/client"
 )
 
 // runClosed runs cfg.Users users, each sending a request, waiting for its
@@ -50,9 +53,29 @@ func runClosed(ctx context.Context, cfg Config, rec *recorder) error {
 // runs out is waited for, as in the open model; one cut short by cancelling
 // ctx is not recorded: that was the run ending, not the server failing.
 func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, rec *recorder) {
-	t := reqs.target(seq)
-	req, err := t.Request()
 	start := time.Now()
+	t := reqs.target(seq)
+	if reqs.purchaseToken != nil {
+		tok, err := reqs.purchaseToken(ctx, reqs.buyer(seq))
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if e, ok := errors.AsType[*flashclient.APIError](err); ok {
+				rec.add(start, time.Since(start), e.Status, "")
+				if reqs.onAnswer != nil {
+					reqs.onAnswer(e.Status, nil)
+				}
+				return
+			}
+			rec.add(start, time.Since(start), 0, "admission: "+err.Error())
+			return
+		}
+		if tok != "" {
+			t.Header.Set(flashclient.PurchaseTokenHeader, tok)
+		}
+	}
+	req, err := t.Request()
 	if err != nil {
 		rec.add(start, 0, 0, fmt.Sprintf("build request: %v", err))
 		return

@@ -2,7 +2,7 @@
 // gateway or a deployed one) and measures what comes back: counts per outcome,
 // throughput, latency percentiles and a per-second time series for a chart.
 //
-// Two load models are offered. The open model (vegeta's attacker) sends
+// Two load models are offered. The open model sends
 // requests at a constant arrival rate whatever the answers, as a crowd of
 // independent phones does. The closed model runs N users that each send their
 // next request only when the last one is answered, which measures what the
@@ -83,7 +83,16 @@ type Config struct {
 	Progress func(Progress)
 	// OnAnswer, if set, sees every answer's status and body (its first
 	// 1 KB), from many goroutines at once: e.g. to collect the 202 receipts.
+	// An attempt refused at the admission step comes with a nil body.
 	OnAnswer func(status int, body []byte)
+	// PurchaseToken, if set, is called before every purchase for the
+	// buyer it is made as (the index of its JWT in Tokens) and returns the
+	// Purchase-Token to send ("" for none): e.g. a client.Client per buyer,
+	// which runs challenge, solve and token the first time and caches the
+	// token. If it fails, the attempt ends there and is recorded with the
+	// status of its *client.APIError (410 once the sale sold out, 429, …),
+	// or as no answer. An attempt's latency includes this step.
+	PurchaseToken func(ctx context.Context, buyer int) (string, error)
 }
 
 // Progress is a live view of a run.
@@ -162,18 +171,28 @@ type requests struct {
 	apiKey string
 	// run prefixes every Idempotency-Key, so keys are fresh across runs too.
 	run string
-	// onAnswer is Config.OnAnswer.
-	onAnswer func(status int, body []byte)
+	// onAnswer is Config.OnAnswer; purchaseToken Config.PurchaseToken.
+	onAnswer      func(status int, body []byte)
+	purchaseToken func(ctx context.Context, buyer int) (string, error)
 }
 
 func newRequests(cfg Config) *requests {
 	return &requests{
-		url:      strings.TrimRight(cfg.Target, "/") + "/sales/" + url.PathEscape(cfg.SaleID) + "/orders",
-		tokens:   cfg.Tokens,
-		apiKey:   cfg.APIKey,
-		run:      rand.Text()[:12],
-		onAnswer: cfg.OnAnswer,
+		url:           strings.TrimRight(cfg.Target, "/") + "/sales/" + url.PathEscape(cfg.SaleID) + "/orders",
+		tokens:        cfg.Tokens,
+		apiKey:        cfg.APIKey,
+		run:           rand.Text()[:12],
+		onAnswer:      cfg.OnAnswer,
+		purchaseToken: cfg.PurchaseToken,
 	}
+}
+
+// buyer is the index of request seq's JWT in the token list.
+func (r *requests) buyer(seq uint64) int {
+	if len(r.tokens) == 0 {
+		return 0
+	}
+	return int(seq % uint64(len(r.tokens)))
 }
 
 // target is request seq; its key is "lt-<run>-<seq>", which fits the API's
@@ -183,7 +202,7 @@ func (r *requests) target(seq uint64) vegeta.Target {
 	h.Set("Content-Type", "application/json")
 	h.Set("Idempotency-Key", "lt-"+r.run+"-"+strconv.FormatUint(seq, 10))
 	if len(r.tokens) > 0 {
-		h.Set("Authorization", "Bearer "+r.tokens[seq%uint64(len(r.tokens))])
+		h.Set("Authorization", "Bearer "+r.tokens[r.buyer(seq)])
 	}
 	if r.apiKey != "" {
 		h.Set("x-api-key", r.apiKey)

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"flashsale/shared/client"
 )
 
 // server is a purchase endpoint that counts what arrives: requests, the
@@ -338,6 +341,41 @@ func TestRun_RejectsUnboundedOrInvalidConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Run(context.Background(), tc.cfg); err == nil {
 				t.Errorf("Run(%+v) = nil error, want a config error", tc.cfg)
+			}
+		})
+	}
+}
+
+// TestRun_PurchaseTokenPerBuyer: every purchase carries its own buyer's
+// Purchase-Token, and an attempt refused at the admission step is recorded
+// with that answer's status and sends no order.
+func TestRun_PurchaseTokenPerBuyer(t *testing.T) {
+	for _, mode := range []Mode{Open, Closed} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := newServer(t, always(http.StatusAccepted), nil)
+			var calls atomic.Int64
+			res := run(t, s, Config{Mode: mode, Rate: 500, Users: 2, Requests: 30, Tokens: []string{"a", "b", "c"},
+				PurchaseToken: func(_ context.Context, buyer int) (string, error) {
+					calls.Add(1)
+					if buyer == 2 { // buyer c is refused: the sale sold out before its challenge
+						return "", &client.APIError{Status: http.StatusGone, Code: "sold_out"}
+					}
+					return fmt.Sprintf("pt-%d", buyer), nil
+				}})
+			if calls.Load() != 30 {
+				t.Errorf("PurchaseToken called %d times, want 30 (once per attempt)", calls.Load())
+			}
+			if res.Requests != 30 || res.Status.Accepted != 20 || res.Status.SoldOut != 10 {
+				t.Errorf("result: %d requests, %d accepted, %d sold out; want 30, 20, 10", res.Requests, res.Status.Accepted, res.Status.SoldOut)
+			}
+			if len(s.seen) != 20 {
+				t.Errorf("server saw %d orders, want 20: buyer c never gets to order", len(s.seen))
+			}
+			for _, r := range s.seen {
+				want := map[string]string{"Bearer a": "pt-0", "Bearer b": "pt-1"}[r.header.Get("Authorization")]
+				if got := r.header.Get("Purchase-Token"); got != want {
+					t.Errorf("%s sent Purchase-Token %q, want %q", r.header.Get("Authorization"), got, want)
+				}
 			}
 		})
 	}

@@ -2,67 +2,56 @@ package loadtest
 
 import (
 	"context"
-	"sync/atomic"
+	"sync"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// runOpen sends cfg.Rate requests per second with vegeta's attacker, which
-// paces arrivals on a schedule and adds workers when answers are slow, up to
-// cfg.MaxInFlight.
+// runOpen starts a request every 1/Rate seconds on a fixed schedule,
+// whatever the answers, each on a goroutine of its own, with at most
+// cfg.MaxInFlight in flight. When the cap is reached the next arrival waits
+// for a free slot and the schedule restarts from then, so the achieved rate
+// falls below Rate rather than bursting to catch up.
+//
+// It used to be vegeta's attacker, whose targeter must hand over a ready
+// HTTP request; a buyer's first request now starts with the admission step
+// (challenge, solve, token), which is not a request vegeta can send.
 func runOpen(ctx context.Context, cfg Config, rec *recorder) error {
 	reqs := newRequests(cfg)
-	var seq atomic.Uint64
-	targeter := func(t *vegeta.Target) error {
-		n := seq.Add(1) - 1
-		*t = reqs.target(n)
-		return nil
-	}
-	atk := vegeta.NewAttacker(
-		vegeta.Client(newClient(cfg.Timeout, cfg.MaxInFlight)),
-		vegeta.Workers(uint64(min(cfg.MaxInFlight, 64))),
-		vegeta.MaxWorkers(uint64(cfg.MaxInFlight)),
-		vegeta.MaxBody(1024), // answers are small JSON; only OnAnswer sees them
-	)
-	pacer := countPacer{ConstantPacer: rateOf(cfg.Rate), max: cfg.Requests}
-
-	stop := context.AfterFunc(ctx, func() { atk.Stop() })
-	defer stop()
-	for r := range atk.Attack(vegeta.Targeter(targeter), pacer, cfg.Duration, "") {
-		status := int(r.Code)
-		errText := ""
-		if status == 0 {
-			errText = r.Error
+	client := newClient(cfg.Timeout, cfg.MaxInFlight)
+	defer client.CloseIdleConnections()
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	slots := make(chan struct{}, cfg.MaxInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	next := rec.began
+	for seq := uint64(0); cfg.Requests == 0 || seq < uint64(cfg.Requests); seq++ {
+		if cfg.Duration > 0 && next.Sub(rec.began) >= cfg.Duration {
+			break
 		}
-		rec.add(r.Timestamp, r.Latency, status, errText)
-		if cfg.OnAnswer != nil && status != 0 {
-			cfg.OnAnswer(status, r.Body)
+		if wait := time.Until(next); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			select { // at the cap: wait, then pace from now
+			case slots <- struct{}{}:
+				next = time.Now()
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			hit(ctx, client, reqs, seq, rec)
+		})
+		next = next.Add(interval)
 	}
 	return nil
-}
-
-// rateOf turns requests per second into vegeta's rate; a fractional rate
-// (2.5/s) becomes one request every 1/rate seconds.
-func rateOf(perSecond float64) vegeta.Rate {
-	if n := int(perSecond); float64(n) == perSecond {
-		return vegeta.Rate{Freq: n, Per: time.Second}
-	}
-	return vegeta.Rate{Freq: 1, Per: time.Duration(float64(time.Second) / perSecond)}
-}
-
-// countPacer is a constant pacer that also stops after max hits (0: never),
-// so an open-model run can be bounded by a request count.
-type countPacer struct {
-	vegeta.ConstantPacer
-	max int64
-}
-
-// Pace implements vegeta.Pacer.
-func (p countPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
-	if p.max > 0 && hits >= uint64(p.max) {
-		return 0, true
-	}
-	return p.ConstantPacer.Pace(elapsed, hits)
 }
