@@ -2,22 +2,54 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"flashsale/shared/client"
 )
 
-// crowdAdmission returns the admission step of a crowd of buyers (one JWT
-// each) for loadtest.Config.PurchaseToken: a reference client per buyer,
-// made on the buyer's first attempt, that reads the sale's admission once
-// for the whole crowd, runs challenge, solve and token, and caches the
-// token. It reads the sale first, so an unknown sale fails before the run.
-func crowdAdmission(ctx context.Context, target, apiKey, saleID string, jwts []string, timeout time.Duration) (func(context.Context, int) (string, error), error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256 // the admission steps of many buyers run at once
-	base := &client.Client{BaseURL: target, APIKey: apiKey, HTTP: &http.Client{Timeout: timeout, Transport: tr}}
+// crowdOf is a crowd of buyers (one JWT each) as the tools play it: each
+// buyer sends from its own loopback address (client.Crowd), so the
+// gateway's per-IP rule sees a crowd of phones rather than one IP.
+type crowdOf struct {
+	users []string // the JWTs' subjects, by buyer index
+	http  *client.Crowd
+}
+
+// newCrowdOf reads each JWT's subject. It does not verify the tokens (the
+// API does); it only needs to know who each buyer is.
+func newCrowdOf(jwts []string, timeout time.Duration) (*crowdOf, error) {
+	c := &crowdOf{users: make([]string, len(jwts)), http: &client.Crowd{Timeout: timeout}}
+	var p jwt.Parser
+	for i, tok := range jwts {
+		claims := jwt.MapClaims{}
+		if _, _, err := p.ParseUnverified(tok, claims); err != nil {
+			return nil, fmt.Errorf("buyer token %d: %w", i+1, err)
+		}
+		sub, _ := claims["sub"].(string)
+		if sub == "" {
+			return nil, fmt.Errorf("buyer token %d has no sub claim", i+1)
+		}
+		c.users[i] = sub
+	}
+	return c, nil
+}
+
+// httpFor is loadtest.Config.HTTPFor: buyer i's client.
+func (c *crowdOf) httpFor(i int) *http.Client { return c.http.HTTP(c.users[i]) }
+
+// admission returns the admission step of the crowd for
+// loadtest.Config.PurchaseToken: a reference client per buyer, made on the
+// buyer's first attempt, that reads the sale's admission once for the
+// whole crowd, runs challenge, solve and token, and caches the token. It
+// reads the sale first, so an unknown sale fails before the run.
+func (c *crowdOf) admission(ctx context.Context, target, apiKey, saleID string, jwts []string, timeout time.Duration) (func(context.Context, int) (string, error), error) {
+	base := &client.Client{BaseURL: target, APIKey: apiKey, HTTP: client.NewSourceHTTP("crowd-setup")}
+	base.HTTP.Timeout = timeout
 	if _, err := base.Sale(ctx, saleID); err != nil {
 		return nil, explain("read sale "+saleID, err)
 	}
@@ -31,6 +63,7 @@ func crowdAdmission(ctx context.Context, target, apiKey, saleID string, jwts []s
 			buyers[i] = b
 		}
 		mu.Unlock()
+		b.HTTP = c.httpFor(i) // the crowd may have let the buyer's connection go cold
 		return b.PurchaseToken(ctx, saleID)
 	}, nil
 }

@@ -185,7 +185,11 @@ func createDemoSale(ctx context.Context, api *apiClient, o demoOptions, say func
 func runCrowd(ctx context.Context, api *apiClient, o demoOptions, saleID string, tokens []string,
 	say func(string, ...any), stderr io.Writer) (*crowd, error) {
 	c := &crowd{share: o.payShare, results: map[string]string{}}
-	admit, err := crowdAdmission(ctx, api.url, api.issuer.APIKey(), saleID, tokens, apispec.IntegrationTimeout+5*time.Second)
+	crowdHTTP, err := newCrowdOf(tokens, apispec.IntegrationTimeout+5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	admit, err := crowdHTTP.admission(ctx, api.url, api.issuer.APIKey(), saleID, tokens, apispec.IntegrationTimeout+5*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +204,7 @@ func runCrowd(ctx context.Context, api *apiClient, o demoOptions, saleID string,
 		// answer rather than giving up on an order that then exists.
 		Timeout:       apispec.IntegrationTimeout + 5*time.Second,
 		PurchaseToken: admit,
+		HTTPFor:       crowdHTTP.httpFor,
 		Progress:      func(p loadtest.Progress) { bar.Set64(p.Total()) },
 		OnAnswer: func(status int, body []byte) {
 			at := time.Now()

@@ -140,8 +140,13 @@ func runLoadtest(ctx context.Context, o loadtestOptions, stdout, stderr io.Write
 		}
 	}
 
+	crowd, err := newCrowdOf(cfg.Tokens, cfg.Timeout)
+	if err != nil {
+		return err
+	}
+	cfg.HTTPFor = crowd.httpFor
 	if !o.noAdmission {
-		if cfg.PurchaseToken, err = crowdAdmission(ctx, cfg.Target, cfg.APIKey, cfg.SaleID, cfg.Tokens, cfg.Timeout); err != nil {
+		if cfg.PurchaseToken, err = crowd.admission(ctx, cfg.Target, cfg.APIKey, cfg.SaleID, cfg.Tokens, cfg.Timeout); err != nil {
 			return err
 		}
 	}

@@ -1,11 +1,13 @@
 package client
 
 import (
+	"container/list"
 	"context"
 	"hash/fnv"
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -84,4 +86,68 @@ func loopback(addr string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().Is4() && a.Unmap().IsLoopback()
+}
+
+// Crowd hands out one *http.Client per user, each sending from the user's
+// SourceAddr, for tools that play many buyers (demo, loadtest). Each
+// buyer's connection is kept for reuse, as a phone's would be, but only the
+// Warm most recently used buyers keep theirs: a crowd of 20,000 would
+// otherwise hold 20,000 idle sockets (twice that when the stack runs in the
+// same process, past the machine's file limit). It is safe for concurrent
+// use.
+type Crowd struct {
+	// Timeout bounds each request; 0 means 10 s.
+	Timeout time.Duration
+	// Warm is how many buyers keep an idle connection; 0 means 512.
+	Warm int
+
+	mu      sync.Mutex
+	clients map[string]*list.Element // of *crowdMember, most recent at the front
+	lru     list.List
+}
+
+type crowdMember struct {
+	user string
+	http *http.Client
+}
+
+// HTTP returns userID's client, making it on first use.
+func (c *Crowd) HTTP(userID string) *http.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clients == nil {
+		c.clients = map[string]*list.Element{}
+	}
+	if e, ok := c.clients[userID]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*crowdMember).http
+	}
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	m := &crowdMember{user: userID, http: &http.Client{Timeout: timeout, Transport: NewSourceTransport(SourceAddr(userID))}}
+	c.clients[userID] = c.lru.PushFront(m)
+	warm := c.Warm
+	if warm == 0 {
+		warm = 512
+	}
+	for c.lru.Len() > warm {
+		// The coldest buyer goes: its idle socket closes, and if it comes
+		// back it gets a new client (and connection), as a phone that
+		// slept would.
+		old := c.lru.Remove(c.lru.Back()).(*crowdMember)
+		delete(c.clients, old.user)
+		old.http.CloseIdleConnections()
+	}
+	return m.http
+}
+
+// CloseIdleConnections closes every buyer's idle connection.
+func (c *Crowd) CloseIdleConnections() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.Front(); e != nil; e = e.Next() {
+		e.Value.(*crowdMember).http.CloseIdleConnections()
+	}
 }

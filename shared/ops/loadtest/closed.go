@@ -80,6 +80,9 @@ func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, r
 		rec.add(start, 0, 0, fmt.Sprintf("build request: %v", err))
 		return
 	}
+	if reqs.httpFor != nil {
+		client = reqs.httpFor(reqs.buyer(seq))
+	}
 	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		if ctx.Err() != nil {

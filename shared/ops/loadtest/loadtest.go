@@ -93,6 +93,11 @@ type Config struct {
 	// status of its *client.APIError (410 once the sale sold out, 429, …),
 	// or as no answer. An attempt's latency includes this step.
 	PurchaseToken func(ctx context.Context, buyer int) (string, error)
+	// HTTPFor, if set, is the HTTP client buyer's purchases go through (the
+	// index of its JWT in Tokens): e.g. a client.Crowd's, so each buyer
+	// comes from its own loopback address and the gateway's per-IP rule
+	// sees a crowd, not one IP. Nil sends everything through one client.
+	HTTPFor func(buyer int) *http.Client
 }
 
 // Progress is a live view of a run.
@@ -171,9 +176,11 @@ type requests struct {
 	apiKey string
 	// run prefixes every Idempotency-Key, so keys are fresh across runs too.
 	run string
-	// onAnswer is Config.OnAnswer; purchaseToken Config.PurchaseToken.
+	// onAnswer, purchaseToken and httpFor are Config's OnAnswer,
+	// PurchaseToken and HTTPFor.
 	onAnswer      func(status int, body []byte)
 	purchaseToken func(ctx context.Context, buyer int) (string, error)
+	httpFor       func(buyer int) *http.Client
 }
 
 func newRequests(cfg Config) *requests {
@@ -184,6 +191,7 @@ func newRequests(cfg Config) *requests {
 		run:           rand.Text()[:12],
 		onAnswer:      cfg.OnAnswer,
 		purchaseToken: cfg.PurchaseToken,
+		httpFor:       cfg.HTTPFor,
 	}
 }
 

@@ -133,7 +133,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	// Longer than API Gateway's 29 s, so a slow answer (an on-demand
 	// settlement waiting for the schedule's lease) is heard, not cut.
-	p := &player{cfg: cfg, http: &http.Client{Timeout: 35 * time.Second}, counts: newCounter()}
+	p := &player{cfg: cfg, http: &http.Client{Timeout: 35 * time.Second}, crowd: &client.Crowd{Timeout: 35 * time.Second},
+		counts: newCounter()}
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 
@@ -204,8 +205,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 // player sends the traffic and remembers what it can act on next.
 type player struct {
-	cfg    Config
-	http   *http.Client
+	cfg  Config
+	http *http.Client // the payment provider's and the operators' calls
+	// crowd sends each buyer from its own loopback address, so the
+	// gateway's per-IP rule sees a crowd, as it would deployed.
+	crowd  *client.Crowd
 	counts *counter
 
 	mu       sync.Mutex
@@ -341,7 +345,11 @@ func (p *player) call(ctx context.Context, kind, method, path, token string, hea
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := p.http.Do(req)
+	hc := p.http
+	if token != "" {
+		hc = p.crowd.HTTP(token) // the buyer's JWT names the buyer
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.counts.add(kind, 0)
