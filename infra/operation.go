@@ -58,6 +58,15 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 	// pass catches a nudge that failed and takes expired bans out of the
 	// WAF IP sets within apispec.BanSyncEvery of their expiry.
 	schedule("BanSyncSchedule", "Runs the IP-ban sync "+every(apispec.BanSyncEvery), apispec.BanSyncEvery, apispec.FunctionIPBanSync)
+	// What an operator needs to lift a ban by hand (docs/deploy.md, "Bans").
+	awscdk.NewCfnOutput(s.st, jsii.String("BanSyncFunctionName"), &awscdk.CfnOutputProps{
+		Value:       fns.byName[apispec.FunctionIPBanSync].FunctionName(),
+		Description: jsii.String("ip-ban-sync function (aws lambda invoke --function-name <this> out.json)"),
+	})
+	awscdk.NewCfnOutput(s.st, jsii.String("OrdersTableName"), &awscdk.CfnOutputProps{
+		Value:       d.orders.TableName(),
+		Description: jsii.String("Orders table: orders, allowlists and the BAN#IP / BAN#USER items"),
+	})
 
 	topic := awssns.NewTopic(s.st, jsii.String("Alarms"), &awssns.TopicProps{
 		DisplayName: jsii.String("flashsale " + s.props.Stage + " alarms"),

@@ -342,6 +342,15 @@ func TestBans_ScheduleRunsTheSync(t *testing.T) {
 				"RetryPolicy": map[string]any{"MaximumRetryAttempts": 0},
 			})}),
 		})
+		// The operator's manual recovery needs the sync's name and the table.
+		outs := *b.tpl.ToJSON()
+		outputs, _ := outs["Outputs"].(map[string]any)
+		for key, want := range map[string]string{"BanSyncFunctionName": sync, "OrdersTableName": tableID(t, b, schema.Orders)} {
+			o, _ := outputs[key].(map[string]any)
+			if ref(o["Value"]) != want {
+				t.Errorf("output %s = %v, want a Ref to %s", key, o["Value"], want)
+			}
+		}
 		// EventBridge may invoke the sync from that rule.
 		for id := range rules {
 			mustFind(t, b, "AWS::Lambda::Permission", map[string]any{
