@@ -32,7 +32,7 @@ func methodSettingKey(r apispec.Route) string { return r.Path + "/" + r.Method }
 
 // newAPI builds the REST API from apispec.Routes, with Cognito, throttles,
 // the usage plan, the cache, access logs and the WAF.
-func (s *stack) newAPI(fns *functions) *api {
+func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 	a := &api{methods: map[apispec.RouteKey]awsapigateway.Method{}}
 	a.userPool = s.newUserPool()
 	authorizer := awsapigateway.NewCognitoUserPoolsAuthorizer(s.st, jsii.String("Authorizer"), &awsapigateway.CognitoUserPoolsAuthorizerProps{
@@ -180,7 +180,7 @@ func (s *stack) newAPI(fns *functions) *api {
 	})
 	plan.AddApiKey(key, nil)
 
-	s.newWAF(a.rest.DeploymentStage())
+	s.newWAF(a.rest.DeploymentStage(), bans)
 
 	out := func(id string, v *string, desc string) {
 		awscdk.NewCfnOutput(s.st, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
@@ -268,8 +268,44 @@ func (s *stack) newUserPool() awscognito.UserPool {
 	return pool
 }
 
-// newWAF protects the stage with a per-IP rate rule and AWS's common rule set.
-func (s *stack) newWAF(stage awsapigateway.Stage) {
+// wafScope is the scope of the WebACL and its IP sets: REGIONAL, as the REST
+// API is regional.
+const wafScope = "REGIONAL"
+
+// ipSets are the WebACL's IP sets of banned addresses, one per IP version.
+// CloudFormation creates them empty; the ip-ban-sync function owns their
+// addresses from then on (docs/deploy.md, "Bans").
+type ipSets struct {
+	v4, v6 awswafv2.CfnIPSet
+}
+
+// ipSetName names an IP set after the stack, so dev and prod can share an
+// account; WAF names allow letters, digits, "-" and "_".
+func (s *stack) ipSetName(version string) string {
+	return *s.st.StackName() + "-banned-" + version
+}
+
+// newIPSets creates the two empty IP sets that rule 0 of the WebACL blocks.
+func (s *stack) newIPSets() *ipSets {
+	set := func(id, version, ipVersion string) awswafv2.CfnIPSet {
+		return awswafv2.NewCfnIPSet(s.st, jsii.String(id), &awswafv2.CfnIPSetProps{
+			Name:             jsii.String(s.ipSetName(version)),
+			Description:      jsii.String("flashsale banned " + version + " addresses, kept in line with the ban items by the ip-ban-sync function"),
+			Scope:            jsii.String(wafScope),
+			IpAddressVersion: jsii.String(ipVersion),
+			// Empty at deploy: the bans live in the Orders table, and the
+			// sync (at once after a change, and every apispec.BanSyncEvery)
+			// writes them here. A deploy that updates a set resets it to
+			// this list until the next sync.
+			Addresses: &[]*string{},
+		})
+	}
+	return &ipSets{v4: set("BannedIPv4", "ipv4", "IPV4"), v6: set("BannedIPv6", "ipv6", "IPV6")}
+}
+
+// newWAF protects the stage with the ban rule (rule 0: the banned IP sets),
+// a per-IP rate rule and AWS's common rule set.
+func (s *stack) newWAF(stage awsapigateway.Stage, bans *ipSets) {
 	visibility := func(name string) *awswafv2.CfnWebACL_VisibilityConfigProperty {
 		return &awswafv2.CfnWebACL_VisibilityConfigProperty{
 			CloudWatchMetricsEnabled: jsii.Bool(true),
@@ -277,19 +313,42 @@ func (s *stack) newWAF(stage awsapigateway.Stage) {
 			SampledRequestsEnabled:   jsii.Bool(true),
 		}
 	}
+	ipSetRef := func(set awswafv2.CfnIPSet) *awswafv2.CfnWebACL_StatementProperty {
+		return &awswafv2.CfnWebACL_StatementProperty{IpSetReferenceStatement: &awswafv2.CfnWebACL_IPSetReferenceStatementProperty{Arn: set.AttrArn()}}
+	}
 	acl := awswafv2.NewCfnWebACL(s.st, jsii.String("WebAcl"), &awswafv2.CfnWebACLProps{
-		Scope:            jsii.String("REGIONAL"),
-		Description:      jsii.String("flashsale API: per-IP rate limit and AWS common rules"),
+		Scope:            jsii.String(wafScope),
+		Description:      jsii.String("flashsale API: IP bans, per-IP rate limit and AWS common rules"),
 		DefaultAction:    &awswafv2.CfnWebACL_DefaultActionProperty{Allow: &awswafv2.CfnWebACL_AllowActionProperty{}},
 		VisibilityConfig: visibility(strings.ReplaceAll(*s.st.StackName(), "-", "") + "Acl"),
-		// Blocked callers get the same 429 body API Gateway's throttle sends.
+		// Blocked callers get the bodies the local gateway sends: 403 for a
+		// ban, and for the rate rule the same 429 body API Gateway's
+		// throttle sends.
 		CustomResponseBodies: map[string]*awswafv2.CfnWebACL_CustomResponseBodyProperty{
+			"forbidden":       {ContentType: jsii.String("APPLICATION_JSON"), Content: jsii.String(`{"message":"Forbidden"}`)},
 			"tooManyRequests": {ContentType: jsii.String("APPLICATION_JSON"), Content: jsii.String(`{"message":"Too Many Requests"}`)},
 		},
+		// WAF evaluates rules by priority and stops at the first block, so
+		// the ban rule comes first: banned requests never reach the rate
+		// rule and do not count toward it (DESIGN, "Perimeter (v2)").
 		Rules: &[]any{
 			&awswafv2.CfnWebACL_RuleProperty{
-				Name:     jsii.String("per-ip-rate"),
+				Name:     jsii.String("banned-ip"),
 				Priority: jsii.Number(0),
+				Action: &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
+					CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
+						ResponseCode:          jsii.Number(403),
+						CustomResponseBodyKey: jsii.String("forbidden"),
+					},
+				}},
+				Statement: &awswafv2.CfnWebACL_StatementProperty{OrStatement: &awswafv2.CfnWebACL_OrStatementProperty{
+					Statements: &[]any{ipSetRef(bans.v4), ipSetRef(bans.v6)},
+				}},
+				VisibilityConfig: visibility("BannedIp"),
+			},
+			&awswafv2.CfnWebACL_RuleProperty{
+				Name:     jsii.String("per-ip-rate"),
+				Priority: jsii.Number(1),
 				Action: &awswafv2.CfnWebACL_RuleActionProperty{Block: &awswafv2.CfnWebACL_BlockActionProperty{
 					CustomResponse: &awswafv2.CfnWebACL_CustomResponseProperty{
 						ResponseCode:          jsii.Number(429),
@@ -305,7 +364,7 @@ func (s *stack) newWAF(stage awsapigateway.Stage) {
 			},
 			&awswafv2.CfnWebACL_RuleProperty{
 				Name:           jsii.String("aws-common"),
-				Priority:       jsii.Number(1),
+				Priority:       jsii.Number(2),
 				OverrideAction: &awswafv2.CfnWebACL_OverrideActionProperty{None: map[string]any{}},
 				Statement: &awswafv2.CfnWebACL_StatementProperty{ManagedRuleGroupStatement: &awswafv2.CfnWebACL_ManagedRuleGroupStatementProperty{
 					VendorName: jsii.String("AWS"),

@@ -55,7 +55,7 @@ func (s *stack) logRetention() awslogs.RetentionDays {
 
 // newFunctions creates one function per apispec.Functions entry, each with
 // its own role holding only what it uses.
-func (s *stack) newFunctions(d *data) *functions {
+func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	// The orders queue must stay invisible while the writer may still be
 	// working on a message, retries included (AWS: ≥ 6× the timeout).
 	if want := 6 * mustFunction(apispec.FunctionOrderWriter).Timeout; schema.OrdersQueue.VisibilityTimeout < want {
@@ -79,9 +79,21 @@ func (s *stack) newFunctions(d *data) *functions {
 		if admissionKeyReaders[name] {
 			fnEnv[awsclient.EnvAdmissionKeysARN] = d.admissionKeys.SecretArn()
 		}
+		if name == apispec.FunctionIPBanSync {
+			fnEnv[awsclient.EnvIPSetV4Name] = jsii.String(s.ipSetName("ipv4"))
+			fnEnv[awsclient.EnvIPSetV4ID] = bans.v4.AttrId()
+			fnEnv[awsclient.EnvIPSetV6Name] = jsii.String(s.ipSetName("ipv6"))
+			fnEnv[awsclient.EnvIPSetV6ID] = bans.v6.AttrId()
+			fnEnv[awsclient.EnvWAFScope] = jsii.String(wafScope)
+		}
 		f.byName[name] = s.newFunction(name, fnEnv)
 		f.api[name] = f.byName[name]
 	}
+	// The admin function nudges the sync after each IP-ban change. Admin
+	// comes first in apispec's order, so its variable is added once both
+	// functions exist.
+	sync := f.byName[apispec.FunctionIPBanSync]
+	f.byName[apispec.FunctionAdmin].AddEnvironment(jsii.String(awsclient.EnvBanSyncFunction), sync.FunctionName(), nil)
 
 	grant := func(fn string, t awsdynamodb.Table, actions ...[]string) {
 		var all []*string
@@ -105,11 +117,13 @@ func (s *stack) newFunctions(d *data) *functions {
 	grant(apispec.FunctionOrders, d.orders, ddbRead, ddbWrite)
 	d.webhookSecret.GrantRead(f.byName[apispec.FunctionOrders], nil)
 
-	// Admission only reads: the sale (is it open, what does it admit) and,
-	// for an allowlisted sale, the caller's allowlist entry. Challenges and
-	// tokens are HMACs, stored nowhere.
+	// Admission only reads: the sale (is it open, what does it admit), for
+	// an allowlisted sale the caller's allowlist entry (GetItem), and the
+	// user bans it refreshes every few seconds (Query on BAN#USER; reserve
+	// does the same through ddbRead). Challenges and tokens are HMACs,
+	// stored nowhere.
 	grant(apispec.FunctionAdmission, d.sales, ddbRead)
-	grant(apispec.FunctionAdmission, d.orders, []string{"dynamodb:GetItem"})
+	grant(apispec.FunctionAdmission, d.orders, []string{"dynamodb:GetItem", "dynamodb:Query"})
 	// GetSecretValue alone: the functions read the key set once per
 	// container and never describe or list secrets.
 	for name := range admissionKeyReaders {
@@ -121,7 +135,24 @@ func (s *stack) newFunctions(d *data) *functions {
 
 	grant(apispec.FunctionAdmin, d.sales, ddbRead, ddbWrite)
 	// BatchWriteItem: an allowlist import writes up to 25 entries a call.
+	// The ban items live in Orders too, under BAN#IP and BAN#USER.
 	grant(apispec.FunctionAdmin, d.orders, ddbRead, ddbWrite, []string{"dynamodb:BatchWriteItem"})
+	// After each IP-ban change admin invokes the sync asynchronously, so the
+	// ban reaches WAF in seconds rather than at the next scheduled pass. The
+	// unqualified ARN alone: no versions or aliases of it, no other function.
+	f.byName[apispec.FunctionAdmin].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("lambda:InvokeFunction"),
+		Resources: jsii.Strings(*sync.FunctionArn()),
+	}))
+
+	// The sync reads the active IP bans (Query on BAN#IP, never a write: TTL
+	// deletes them, admin removes them) and rewrites the two IP sets, Get
+	// then Update with the LockToken. Nothing else: no queue, no secret.
+	grant(apispec.FunctionIPBanSync, d.orders, []string{"dynamodb:Query"})
+	sync.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("wafv2:GetIPSet", "wafv2:UpdateIPSet"),
+		Resources: jsii.Strings(*bans.v4.AttrArn(), *bans.v6.AttrArn()),
+	}))
 
 	grant(apispec.FunctionOrderWriter, d.orders, []string{"dynamodb:GetItem"}, ddbWrite)
 
@@ -184,6 +215,11 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 	case apispec.FunctionSettlement:
 		// The schedule runs it again soon (apispec.SettlementEvery); retries
 		// only pile up.
+		props.RetryAttempts = jsii.Number(0)
+	case apispec.FunctionIPBanSync:
+		// Admin's nudges are asynchronous; Lambda would retry a failed one
+		// after a minute or two, later than the scheduled pass
+		// (apispec.BanSyncEvery), which reads the bans afresh anyway.
 		props.RetryAttempts = jsii.Number(0)
 	}
 	fn := awslambda.NewFunction(s.st, jsii.String(name), props)

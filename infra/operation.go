@@ -31,22 +31,41 @@ func settlementMetric(name, statistic string) awscloudwatch.Metric {
 	})
 }
 
-// newOperations adds the settlement schedule, the alarm topic, the alarms and
-// the dashboard.
+// every describes a schedule's rate: "every minute", "every 5 minutes".
+func every(d time.Duration) string {
+	if d == time.Minute {
+		return "every minute"
+	}
+	return fmt.Sprintf("every %g minutes", d.Minutes())
+}
+
+// newOperations adds the settlement and ban-sync schedules, the alarm topic,
+// the alarms and the dashboard.
 func (s *stack) newOperations(d *data, fns *functions, a *api) {
+	schedule := func(id, desc string, rate time.Duration, fn string) {
+		awsevents.NewRule(s.st, jsii.String(id), &awsevents.RuleProps{
+			Description: jsii.String(desc),
+			Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(rate.Minutes()))),
+			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fns.byName[fn], &awseventstargets.LambdaFunctionProps{
+				RetryAttempts: jsii.Number(0), // the next tick is the retry
+			})},
+		})
+	}
 	// Settlement expires unpaid orders, so units come back on sale within
 	// apispec.SettlementEvery of their payment window closing.
-	every := apispec.SettlementEvery
-	desc := "Runs settlement every minute"
-	if every != time.Minute {
-		desc = fmt.Sprintf("Runs settlement every %g minutes", every.Minutes())
-	}
-	awsevents.NewRule(s.st, jsii.String("SettlementSchedule"), &awsevents.RuleProps{
-		Description: jsii.String(desc),
-		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(every.Minutes()))),
-		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fns.byName[apispec.FunctionSettlement], &awseventstargets.LambdaFunctionProps{
-			RetryAttempts: jsii.Number(0), // the next tick is the retry
-		})},
+	schedule("SettlementSchedule", "Runs settlement "+every(apispec.SettlementEvery), apispec.SettlementEvery, apispec.FunctionSettlement)
+	// The ban sync runs after each IP-ban change (admin nudges it); this
+	// pass catches a nudge that failed and takes expired bans out of the
+	// WAF IP sets within apispec.BanSyncEvery of their expiry.
+	schedule("BanSyncSchedule", "Runs the IP-ban sync "+every(apispec.BanSyncEvery), apispec.BanSyncEvery, apispec.FunctionIPBanSync)
+	// What an operator needs to lift a ban by hand (docs/deploy.md, "Bans").
+	awscdk.NewCfnOutput(s.st, jsii.String("BanSyncFunctionName"), &awscdk.CfnOutputProps{
+		Value:       fns.byName[apispec.FunctionIPBanSync].FunctionName(),
+		Description: jsii.String("ip-ban-sync function (aws lambda invoke --function-name <this> out.json)"),
+	})
+	awscdk.NewCfnOutput(s.st, jsii.String("OrdersTableName"), &awscdk.CfnOutputProps{
+		Value:       d.orders.TableName(),
+		Description: jsii.String("Orders table: orders, allowlists and the BAN#IP / BAN#USER items"),
 	})
 
 	topic := awssns.NewTopic(s.st, jsii.String("Alarms"), &awssns.TopicProps{
@@ -60,12 +79,12 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 			jsii.String("no alarmEmail context: alarms publish to a topic nobody is subscribed to"))
 	}
 	action := awscloudwatchactions.NewSnsAction(topic)
-	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64, periods int) {
+	newAlarm := func(id, desc string, m awscloudwatch.IMetric, op awscloudwatch.ComparisonOperator, threshold float64, periods int) {
 		al := awscloudwatch.NewAlarm(s.st, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(desc),
 			Metric:             m,
 			Threshold:          jsii.Number(threshold),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			ComparisonOperator: op,
 			EvaluationPeriods:  jsii.Number(periods),
 			DatapointsToAlarm:  jsii.Number(periods),
 			// No data means no traffic, deliveries or runs: all fine.
@@ -73,6 +92,9 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 		})
 		al.AddAlarmAction(action)
 		al.AddOkAction(action)
+	}
+	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64, periods int) {
+		newAlarm(id, desc, m, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, threshold, periods)
 	}
 
 	stage := a.rest.DeploymentStage()
@@ -94,9 +116,20 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 	alarm("OrdersQueueAge", "The oldest order has waited over 5 minutes for the writer.",
 		d.queue.MetricApproximateAgeOfOldestMessage(max), 300, 3)
 	for _, name := range apispec.FunctionNames() {
+		if name == apispec.FunctionIPBanSync {
+			continue // its own alarm below says what a failure means
+		}
 		alarm("Errors-"+name, "The "+name+" function returned errors (a crash, timeout or an error return).",
 			fns.byName[name].MetricErrors(sum), 0, 1)
 	}
+	// One failed sync in a minute is enough: until one succeeds, new IP bans
+	// are not in the WAF IP sets, expired ones stay blocked, and after a
+	// deploy that reset the sets nobody is blocked at all.
+	banSync := fns.byName[apispec.FunctionIPBanSync]
+	newAlarm("BanSyncFailed", "The ip-ban-sync function failed: IP bans may not be enforced by WAF (new bans missing, expired ones "+
+		"still blocked, or none at all after a deploy reset the IP sets), e.g. over 10,000 addresses in a set or a WAF error. "+
+		"Read its logs; docs/deploy.md, \"Bans\".",
+		banSync.MetricErrors(sum), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, 1)
 
 	graph := func(title string, left ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -133,6 +166,12 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 				graph("Orders queue", d.queue.MetricApproximateNumberOfMessagesVisible(max), d.queue.MetricApproximateAgeOfOldestMessage(max)),
 				graph("Dead-letter queue", d.dlq.MetricApproximateNumberOfMessagesVisible(max)),
 				graph("Order writer", writer.MetricInvocations(sum), writer.MetricErrors(sum), writer.MetricDuration(p99)),
+			},
+			{
+				// Every apispec.BanSyncEvery and after each IP-ban change;
+				// any error means WAF may not enforce the bans.
+				graph("IP-ban sync invocations, errors", banSync.MetricInvocations(sum), banSync.MetricErrors(sum)),
+				graph("IP-ban sync duration p99", banSync.MetricDuration(p99)),
 			},
 			{
 				graph("Sales table writes and throttles",

@@ -1,7 +1,8 @@
 // Package infra is the flashsale stack in the AWS CDK: the REST API with its
-// throttles, Cognito and WAF; one Lambda per apispec function; the tables and
-// queues from shared/schema; and the schedule, alarms and dashboard that run a
-// sale. cdk.json runs infra/cdkapp, and template-tests/ builds the same stack.
+// throttles, Cognito and WAF (IP bans, per-IP rate rule); one Lambda per
+// apispec function; the tables and queues from shared/schema; and the
+// schedules, alarms and dashboard that run a sale. cdk.json runs
+// infra/cdkapp, and template-tests/ builds the same stack.
 package infra
 
 import (
@@ -105,8 +106,9 @@ func NewFlashSaleStack(scope constructs.Construct, id string, props *FlashSaleSt
 	awscdk.Tags_Of(s.st).Add(jsii.String("stage"), jsii.String(p.Stage), nil)
 
 	d := s.newData()
-	fns := s.newFunctions(d)
-	api := s.newAPI(fns)
+	bans := s.newIPSets()
+	fns := s.newFunctions(d, bans)
+	api := s.newAPI(fns, bans)
 	s.newOperations(d, fns, api)
 	s.suppressNagFindings(d, fns, api)
 

@@ -493,14 +493,14 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		{name: "sale-info no orders", function: apispec.FunctionSaleInfo, resource: "orders", deny: append(read, write...)},
 		{name: "sale-info no queue", function: apispec.FunctionSaleInfo, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "reserve decrements shards", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"}},
-		{name: "reserve writes orders", function: apispec.FunctionReserve, resource: "orders", want: append(read, write...), deny: []string{"dynamodb:Scan"}},
+		{name: "reserve writes orders and lists user bans", function: apispec.FunctionReserve, resource: "orders", want: append(read, write...), deny: []string{"dynamodb:Scan"}},
 		{name: "reserve enqueues", function: apispec.FunctionReserve, resource: "queue", want: []string{"sqs:SendMessage"}, deny: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}},
 		{name: "reserve no webhook secret", function: apispec.FunctionReserve, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "reserve reads admission keys", function: apispec.FunctionReserve, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders reads webhook secret", function: apispec.FunctionOrders, resource: "webhook", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders no admission keys", function: apispec.FunctionOrders, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "admission reads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan")},
-		{name: "admission reads allowlist only", function: apispec.FunctionAdmission, resource: "orders", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem")},
+		{name: "admission reads allowlist and user bans", function: apispec.FunctionAdmission, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:Query"}, deny: append(write, "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")},
 		{name: "admission no queue", function: apispec.FunctionAdmission, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "admission reads admission keys", function: apispec.FunctionAdmission, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "admission no webhook secret", function: apispec.FunctionAdmission, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
@@ -517,6 +517,11 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		{name: "settlement settles orders", function: apispec.FunctionSettlement, resource: "orders", want: append(read, write...)},
 		{name: "settlement no webhook secret", function: apispec.FunctionSettlement, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "settlement no admission keys", function: apispec.FunctionSettlement, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "ban sync queries bans", function: apispec.FunctionIPBanSync, resource: "orders", want: []string{"dynamodb:Query"}, deny: append([]string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"}, write...)},
+		{name: "ban sync no sales", function: apispec.FunctionIPBanSync, resource: "sales", deny: append(read, write...)},
+		{name: "ban sync no queue", function: apispec.FunctionIPBanSync, resource: "queue", deny: []string{"sqs:SendMessage", "sqs:ReceiveMessage"}},
+		{name: "ban sync no webhook secret", function: apispec.FunctionIPBanSync, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
+		{name: "ban sync no admission keys", function: apispec.FunctionIPBanSync, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 	}
 	eachStack(t, func(t *testing.T, b *built) {
 		ids := map[string]string{
@@ -576,6 +581,9 @@ func TestAlarms_EachSignalNotifiesTopic(t *testing.T) {
 			}},
 		}
 		for _, name := range apispec.FunctionNames() {
+			if name == apispec.FunctionIPBanSync {
+				continue // its own alarm: TestBans_SyncFailureAlarm
+			}
 			signals = append(signals, signal{name + " errors", map[string]any{
 				"Namespace": "AWS/Lambda", "MetricName": "Errors", "Threshold": 0,
 				"Dimensions": []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": fns[name]}}},
