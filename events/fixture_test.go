@@ -45,6 +45,7 @@ var eventTypes = map[string]func() any{
 	"webhook.json":           apiRequest,
 	"order-writer.json":      func() any { return new(events.SQSEvent) },
 	"settlement.json":        func() any { return new(events.EventBridgeEvent) },
+	"ip-ban-sync.json":       func() any { return new(events.EventBridgeEvent) },
 }
 
 func apiRequest() any { return new(events.APIGatewayProxyRequest) }

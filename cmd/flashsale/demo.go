@@ -185,10 +185,7 @@ func createDemoSale(ctx context.Context, api *apiClient, o demoOptions, say func
 func runCrowd(ctx context.Context, api *apiClient, o demoOptions, saleID string, tokens []string,
 	say func(string, ...any), stderr io.Writer) (*crowd, error) {
 	c := &crowd{share: o.payShare, results: map[string]string{}}
-	crowdHTTP, err := newCrowdOf(tokens, apispec.IntegrationTimeout+5*time.Second)
-	if err != nil {
-		return nil, err
-	}
+	crowdHTTP := newCrowdOf(tokens, apispec.IntegrationTimeout+5*time.Second)
 	admit, err := crowdHTTP.admission(ctx, api.url, api.issuer.APIKey(), saleID, tokens, apispec.IntegrationTimeout+5*time.Second)
 	if err != nil {
 		return nil, err

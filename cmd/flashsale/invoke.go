@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/spf13/cobra"
 
+	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 )
@@ -61,8 +62,13 @@ func runInvoke(ctx context.Context, o invokeOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	keys, err := admission.ParseKeys(issuer.AdmissionKeys())
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, info.Settings, app.Options{
 		WebhookSecret: issuer.WebhookSecret(),
+		AdmissionKeys: keys,
 		Logger:        slog.New(slog.NewTextHandler(stderr, nil)),
 	})
 	if err != nil {
@@ -83,6 +89,15 @@ func runInvoke(ctx context.Context, o invokeOptions, stdout, stderr io.Writer) e
 		}
 		err = a.Settlement(ctx, ev)
 		answer = map[string]string{"result": "settled every recent sale"}
+	case apispec.FunctionIPBanSync:
+		// Locally there is no WAF: the run says so (the gateway reads the
+		// bans itself). Deployed, this is the scheduled pass.
+		var ev events.EventBridgeEvent
+		if err := strictJSON(payload, &ev); err != nil {
+			return fmt.Errorf("%s: not a scheduled event: %w", o.event, err)
+		}
+		err = a.BanSync(ctx, ev)
+		answer = map[string]string{"result": "IP sets in line with the bans"}
 	default:
 		h, ok := a.Handlers[o.function]
 		if !ok {

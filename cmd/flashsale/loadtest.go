@@ -140,10 +140,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions, stdout, stderr io.Write
 		}
 	}
 
-	crowd, err := newCrowdOf(cfg.Tokens, cfg.Timeout)
-	if err != nil {
-		return err
-	}
+	crowd := newCrowdOf(cfg.Tokens, cfg.Timeout)
 	cfg.HTTPFor = crowd.httpFor
 	if !o.noAdmission {
 		if cfg.PurchaseToken, err = crowd.admission(ctx, cfg.Target, cfg.APIKey, cfg.SaleID, cfg.Tokens, cfg.Timeout); err != nil {

@@ -89,9 +89,9 @@ func loopback(addr string) bool {
 }
 
 // Crowd hands out one *http.Client per user, each sending from the user's
-// SourceAddr, for tools that play many buyers (demo, loadtest). Each
+// SourceAddr, for tools that play many buyers (demo, loadtest, soak). Each
 // buyer's connection is kept for reuse, as a phone's would be, but only the
-// Warm most recently used buyers keep theirs: a crowd of 20,000 would
+// Warm most recently active buyers keep theirs: a crowd of 20,000 would
 // otherwise hold 20,000 idle sockets (twice that when the stack runs in the
 // same process, past the machine's file limit). It is safe for concurrent
 // use.
@@ -101,46 +101,60 @@ type Crowd struct {
 	// Warm is how many buyers keep an idle connection; 0 means 512.
 	Warm int
 
-	mu      sync.Mutex
-	clients map[string]*list.Element // of *crowdMember, most recent at the front
-	lru     list.List
+	mu         sync.Mutex
+	transports map[string]*list.Element // of *crowdMember, most recent at the front
+	lru        list.List
 }
 
 type crowdMember struct {
 	user string
-	http *http.Client
+	tr   *http.Transport
 }
 
-// HTTP returns userID's client, making it on first use.
+// HTTP returns a client for userID. Its requests go through the user's
+// transport, made on first use and again after the user went cold.
 func (c *Crowd) HTTP(userID string) *http.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.clients == nil {
-		c.clients = map[string]*list.Element{}
-	}
-	if e, ok := c.clients[userID]; ok {
-		c.lru.MoveToFront(e)
-		return e.Value.(*crowdMember).http
-	}
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	m := &crowdMember{user: userID, http: &http.Client{Timeout: timeout, Transport: NewSourceTransport(SourceAddr(userID))}}
-	c.clients[userID] = c.lru.PushFront(m)
+	return &http.Client{Timeout: timeout, Transport: crowdTransport{c, userID}}
+}
+
+type crowdTransport struct {
+	crowd *Crowd
+	user  string
+}
+
+func (t crowdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.crowd.transport(t.user).RoundTrip(req)
+}
+
+func (c *Crowd) transport(user string) *http.Transport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transports == nil {
+		c.transports = map[string]*list.Element{}
+	}
+	if e, ok := c.transports[user]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*crowdMember).tr
+	}
+	m := &crowdMember{user: user, tr: NewSourceTransport(SourceAddr(user))}
+	c.transports[user] = c.lru.PushFront(m)
 	warm := c.Warm
 	if warm == 0 {
 		warm = 512
 	}
 	for c.lru.Len() > warm {
-		// The coldest buyer goes: its idle socket closes, and if it comes
-		// back it gets a new client (and connection), as a phone that
-		// slept would.
+		// The coldest buyer's idle socket closes; a request of theirs in
+		// flight finishes, and their next one gets a new transport, as a
+		// phone that slept would.
 		old := c.lru.Remove(c.lru.Back()).(*crowdMember)
-		delete(c.clients, old.user)
-		old.http.CloseIdleConnections()
+		delete(c.transports, old.user)
+		old.tr.CloseIdleConnections()
 	}
-	return m.http
+	return m.tr
 }
 
 // CloseIdleConnections closes every buyer's idle connection.
@@ -148,6 +162,6 @@ func (c *Crowd) CloseIdleConnections() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for e := c.lru.Front(); e != nil; e = e.Next() {
-		e.Value.(*crowdMember).http.CloseIdleConnections()
+		e.Value.(*crowdMember).tr.CloseIdleConnections()
 	}
 }

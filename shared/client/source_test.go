@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestSourceAddr_StableLoopbackSpread(t *testing.T) {
@@ -95,4 +97,58 @@ func TestLoopback(t *testing.T) {
 			t.Errorf("loopback(%q) = %v, want %v", tc.addr, got, tc.want)
 		}
 	}
+}
+
+// TestCrowd_EachBuyerFromItsAddressAndFewIdleSockets: each buyer's requests
+// come from its own address, and only the Warm most recent buyers keep a
+// connection open; a buyer who went cold is served again on a new one.
+func TestCrowd_EachBuyerFromItsAddressAndFewIdleSockets(t *testing.T) {
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		io.WriteString(w, host)
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s == http.StateClosed || s == http.StateHijacked {
+			delete(open, c)
+		} else {
+			open[c] = true
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	crowd := &Crowd{Warm: 3}
+	get := func(user string) {
+		t.Helper()
+		resp, err := crowd.HTTP(user).Get(srv.URL)
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got, want := string(b), SourceAddr(user).String(); got != want {
+			t.Fatalf("%s: server saw %s, want %s", user, got, want)
+		}
+	}
+	for i := range 20 {
+		get(fmt.Sprintf("buyer-%d", i))
+	}
+	get("buyer-0") // long gone cold: a new transport, same address
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(open)
+		mu.Unlock()
+		if n <= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after 20 buyers, want at most Warm (3)", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	crowd.CloseIdleConnections()
 }
