@@ -64,11 +64,17 @@ func newStack(tb testing.TB) *stack {
 	return &stack{url: "http://" + ln.Addr().String(), issuer: issuer, svc: a.Service}
 }
 
+// buyer is a client for user; with hc nil it sends from the user's own
+// loopback address, as a crowd of phones comes from many IPs.
 func (s *stack) buyer(tb testing.TB, user string, hc *http.Client) *client.Client {
 	tb.Helper()
 	tok, err := s.issuer.Token(devauth.TokenRequest{UserID: user, TTL: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if hc == nil {
+		hc = client.NewSourceHTTP(user)
+		tb.Cleanup(hc.CloseIdleConnections)
 	}
 	return &client.Client{BaseURL: s.url, Token: tok, APIKey: s.issuer.APIKey(), HTTP: hc}
 }
