@@ -221,6 +221,11 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 		// after a minute or two, later than the scheduled pass
 		// (apispec.BanSyncEvery), which reads the bans afresh anyway.
 		props.RetryAttempts = jsii.Number(0)
+		// One run at a time: two overlapping runs could read the bans
+		// before and after a change and the older one write last, undoing
+		// a ban until the next pass. Nudges that find it busy wait in
+		// Lambda's async queue.
+		props.ReservedConcurrentExecutions = jsii.Number(1)
 	}
 	fn := awslambda.NewFunction(s.st, jsii.String(name), props)
 	// Names the function in the bill and for the template tests.

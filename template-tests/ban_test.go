@@ -205,6 +205,10 @@ func TestBans_SyncFunction(t *testing.T) {
 		if fn["MemorySize"] != 256.0 || fn["Timeout"] != 60.0 {
 			t.Errorf("sync: got %v MB, %v s; want 256 MB, 60 s", fn["MemorySize"], fn["Timeout"])
 		}
+		// One run at a time, so an older read of the bans never writes last.
+		if got := fn["ReservedConcurrentExecutions"]; got != 1.0 {
+			t.Errorf("sync: ReservedConcurrentExecutions %v, want 1", got)
+		}
 		if _, ok := routesTo(t, b)[apispec.FunctionIPBanSync]; ok {
 			t.Errorf("sync is behind an API route; it runs on its schedule and admin's nudges only")
 		}

@@ -97,8 +97,8 @@ type benchRun struct {
 	// bareTok is the bare server under figure 4's load: the same requests,
 	// each carrying its Purchase-Token header, so the ratio compares like
 	// with like (the header costs the load generator and net/http too).
-	bareTok float64
-	dynamoCPU, selfCPU             float64 // CPU seconds during the purchase run
+	bareTok            float64
+	dynamoCPU, selfCPU float64 // CPU seconds during the purchase run
 }
 
 func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {

@@ -105,16 +105,37 @@ func TestChallenge_RefusesEveryForgery(t *testing.T) {
 	}
 }
 
-// TestChallenge_NoSplicing moves digits between the salt's expiry and the
-// number: the concatenation hashed is the same, so only the salt's closing
-// delimiter stops a solution from buying a later expiry.
+// TestChallenge_NoSplicing moves the number's leading digits into the salt:
+// salt + decimal(n) is then the same string, so the hash still matches, and
+// only the salt's closing delimiter tells the two readings apart. Were the
+// delimiter gone, an attacker could choose how to split and so rewrite the
+// last field (the expiry, say) at will.
 func TestChallenge_NoSplicing(t *testing.T) {
 	k := testKeys(t, "k1")
-	c, n := solved(t, k, alice, 1000)
-	spliced := c
-	spliced.Salt = strings.TrimSuffix(c.Salt, "&") + "&" + "9" // the salt now ends in a digit
-	if err := k.Verify(spliced, n, alice, t0); err == nil {
-		t.Fatal("a salt that does not end in '&' verified")
+	for range 20 { // until n has at least two digits to move
+		c, n := solved(t, k, alice, 1000)
+		digits := strconv.FormatInt(n, 10)
+		if len(digits) < 2 {
+			continue
+		}
+		spliced := c
+		spliced.Salt = c.Salt + digits[:1]
+		rest, _ := strconv.ParseInt(digits[1:], 10, 64)
+		if digits[1] == '0' {
+			continue // a leading zero would change the string; try another n
+		}
+		if spliced.Salt+strconv.FormatInt(rest, 10) != c.Salt+digits {
+			t.Fatal("the splice does not hash the same string; the test is wrong")
+		}
+		if err := k.Verify(spliced, rest, alice, t0); !errors.Is(err, ErrInvalidSolution) {
+			t.Fatalf("a solution spliced into the salt verified: %v", err)
+		}
+		// The same splice on a salt without the closing '&' is what the
+		// delimiter prevents: parseSalt must refuse such a salt outright.
+		if _, ok := parseSalt(strings.TrimSuffix(c.Salt, "&") + digits[:1]); ok {
+			t.Fatal("a salt that does not end in '&' parsed")
+		}
+		break
 	}
 	// The field values are escaped, so none can end the query early.
 	weird := Subject{UserID: "eve&expires=9999999999&x=", SaleID: alice.SaleID}
@@ -175,6 +196,8 @@ func TestToken(t *testing.T) {
 		{name: "garbage", token: "not-a-token", sub: alice, now: t0, want: ErrTokenInvalid},
 		{name: "empty", token: "", sub: alice, now: t0, want: ErrTokenInvalid},
 		{name: "too many parts", token: "v1.k1.1.a.b.c.d", sub: alice, now: t0, want: ErrTokenInvalid},
+		{name: "a MAC longer than 32 bytes", token: tok + strings.Repeat("A", 40), sub: alice, now: t0, want: ErrTokenInvalid},
+		{name: "a MAC shorter than 32 bytes", token: tok[:len(tok)-2], sub: alice, now: t0, want: ErrTokenInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

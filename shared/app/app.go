@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -59,6 +60,10 @@ type Options struct {
 	// the environment: ADMISSION_KEYS, or the Secrets Manager secret named
 	// by ADMISSION_KEYS_ARN (either holds an admission.KeySet's JSON).
 	AdmissionKeys *admission.Keys
+	// RequireAdmissionKeys makes New fail without admission keys, for the
+	// functions that sign or check tokens: with a key of its own, each
+	// container would refuse every other container's tokens.
+	RequireAdmissionKeys bool
 	// Metrics receives settlement metrics as EMF lines; nil drops them.
 	Metrics io.Writer
 	// BanNotifier hears of IP-ban changes; New sets it from
@@ -68,6 +73,10 @@ type Options struct {
 	// WAFSync brings the WAF IP sets into line (the ip-ban-sync function);
 	// New sets it from the IPSET_* environment.
 	WAFSync *wafsync.Syncer
+	// ChallengeGovernor sets the issue rate per container above which the
+	// challenge's difficulty rises, and its ceiling; nil keeps the
+	// defaults. New reads CHALLENGE_RATE and CHALLENGE_CEILING.
+	ChallengeGovernor *ChallengeGovernor
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
@@ -96,6 +105,14 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 			if o.AdmissionKeys, err = admission.ParseKeys([]byte(v)); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if o.AdmissionKeys == nil && o.RequireAdmissionKeys {
+		return nil, fmt.Errorf("no admission keys: set %s or %s", awsclient.EnvAdmissionKeys, awsclient.EnvAdmissionKeysARN)
+	}
+	if o.ChallengeGovernor == nil {
+		if o.ChallengeGovernor, err = challengeGovernorFromEnv(); err != nil {
+			return nil, err
 		}
 	}
 	if o.BanNotifier == nil && o.WAFSync == nil {
@@ -147,6 +164,9 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	if o.AdmissionKeys != nil {
 		opts = append(opts, flashsale.WithAdmissionKeys(o.AdmissionKeys))
 	}
+	if g := o.ChallengeGovernor; g != nil {
+		opts = append(opts, flashsale.WithChallengeGovernor(g.Rate, g.Ceiling))
+	}
 	if o.Metrics != nil {
 		opts = append(opts, flashsale.WithMetrics(metric.NewEMF(o.Metrics, log)))
 	}
@@ -196,10 +216,41 @@ func MustFromEnv(function string) *App {
 		log.Error("bad configuration", "err", err)
 		os.Exit(1)
 	}
-	a, err := New(context.Background(), settings, Options{Logger: log, Metrics: os.Stdout})
+	// The functions that sign or check purchase tokens must share the
+	// stack's keys.
+	signs := function == apispec.FunctionAdmission || function == apispec.FunctionReserve
+	a, err := New(context.Background(), settings, Options{Logger: log, Metrics: os.Stdout, RequireAdmissionKeys: signs})
 	if err != nil {
 		log.Error("init failed", "err", err)
 		os.Exit(1)
 	}
 	return a
+}
+
+// ChallengeGovernor is the difficulty governor's configuration
+// (admission.Governor).
+type ChallengeGovernor struct {
+	Rate    float64 // challenges a second per container
+	Ceiling int64
+}
+
+// challengeGovernorFromEnv reads CHALLENGE_RATE and CHALLENGE_CEILING;
+// either unset keeps its default.
+func challengeGovernorFromEnv() (*ChallengeGovernor, error) {
+	g := &ChallengeGovernor{Rate: admission.DefaultGovernorRate, Ceiling: admission.DefaultGovernorCeiling}
+	if v := os.Getenv(awsclient.EnvChallengeRate); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("%s=%q: want a positive number of challenges a second", awsclient.EnvChallengeRate, v)
+		}
+		g.Rate = r
+	}
+	if v := os.Getenv(awsclient.EnvChallengeCeiling); v != "" {
+		c, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || c < 1 || c > flashsale.MaxChallengeMaxNumber {
+			return nil, fmt.Errorf("%s=%q: want an integer between 1 and %d", awsclient.EnvChallengeCeiling, v, flashsale.MaxChallengeMaxNumber)
+		}
+		g.Ceiling = c
+	}
+	return g, nil
 }

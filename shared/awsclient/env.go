@@ -20,6 +20,11 @@ const (
 	// Secrets Manager secret instead.
 	EnvAdmissionKeys    = "ADMISSION_KEYS"
 	EnvAdmissionKeysARN = "ADMISSION_KEYS_ARN"
+	// EnvChallengeRate and EnvChallengeCeiling tune the challenge's
+	// difficulty governor: the issue rate per container (challenges a
+	// second) above which maxNumber rises, and how far.
+	EnvChallengeRate    = "CHALLENGE_RATE"
+	EnvChallengeCeiling = "CHALLENGE_CEILING"
 	// The WebACL's IP sets of banned addresses, one per IP version, which
 	// the ip-ban-sync function keeps in line with the ban items: each set's
 	// name and id, and the WebACL's scope (REGIONAL for a REST API).

@@ -4,10 +4,12 @@ import (
 	"container/list"
 	"context"
 	"hash/fnv"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -107,8 +109,9 @@ type Crowd struct {
 }
 
 type crowdMember struct {
-	user string
-	tr   *http.Transport
+	user    string
+	tr      *http.Transport
+	evicted atomic.Bool
 }
 
 // HTTP returns a client for userID. Its requests go through the user's
@@ -127,10 +130,33 @@ type crowdTransport struct {
 }
 
 func (t crowdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.crowd.transport(t.user).RoundTrip(req)
+	m := t.crowd.member(t.user)
+	resp, err := m.tr.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &crowdBody{ReadCloser: resp.Body, m: m}
+	return resp, nil
 }
 
-func (c *Crowd) transport(user string) *http.Transport {
+// crowdBody closes its transport's idle connection when the buyer was sent
+// cold while the request was in flight: the connection goes back to the
+// transport's idle pool only once the body is closed, after the eviction
+// closed the idle ones.
+type crowdBody struct {
+	io.ReadCloser
+	m *crowdMember
+}
+
+func (b *crowdBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.m.evicted.Load() {
+		b.m.tr.CloseIdleConnections()
+	}
+	return err
+}
+
+func (c *Crowd) member(user string) *crowdMember {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.transports == nil {
@@ -138,7 +164,7 @@ func (c *Crowd) transport(user string) *http.Transport {
 	}
 	if e, ok := c.transports[user]; ok {
 		c.lru.MoveToFront(e)
-		return e.Value.(*crowdMember).tr
+		return e.Value.(*crowdMember)
 	}
 	m := &crowdMember{user: user, tr: NewSourceTransport(SourceAddr(user))}
 	c.transports[user] = c.lru.PushFront(m)
@@ -152,9 +178,10 @@ func (c *Crowd) transport(user string) *http.Transport {
 		// phone that slept would.
 		old := c.lru.Remove(c.lru.Back()).(*crowdMember)
 		delete(c.transports, old.user)
+		old.evicted.Store(true)
 		old.tr.CloseIdleConnections()
 	}
-	return m.tr
+	return m
 }
 
 // CloseIdleConnections closes every buyer's idle connection.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -65,9 +66,13 @@ func (s *Store) bans(ctx context.Context, pk string) ([]banItem, error) {
 	return out, nil
 }
 
-func (s *Store) deleteBan(ctx context.Context, pk, sk string) error {
+// deleteBan deletes a ban in force: one that expired (but which the TTL
+// has not deleted yet) is as gone as one never made.
+func (s *Store) deleteBan(ctx context.Context, pk, sk string, now time.Time) error {
 	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &s.orders, Key: key2(pk, sk), ConditionExpression: aws.String("attribute_exists(pk)"),
+		TableName: &s.orders, Key: key2(pk, sk),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND expiresAtMs > :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
 	})
 	if _, ok := conditionFailed(err); ok {
 		return flashsale.ErrBanNotFound
@@ -102,8 +107,8 @@ func (s *Store) IPBans(ctx context.Context) ([]flashsale.IPBan, error) {
 }
 
 // DeleteIPBan deletes an IP ban.
-func (s *Store) DeleteIPBan(ctx context.Context, banID string) error {
-	return s.deleteBan(ctx, ipBanPK, banID)
+func (s *Store) DeleteIPBan(ctx context.Context, banID string, now time.Time) error {
+	return s.deleteBan(ctx, ipBanPK, banID, now)
 }
 
 // PutUserBan stores a user ban, replacing the user's earlier one.
@@ -126,6 +131,6 @@ func (s *Store) UserBans(ctx context.Context) ([]flashsale.UserBan, error) {
 }
 
 // DeleteUserBan deletes a user's ban.
-func (s *Store) DeleteUserBan(ctx context.Context, userID string) error {
-	return s.deleteBan(ctx, userBanPK, userID)
+func (s *Store) DeleteUserBan(ctx context.Context, userID string, now time.Time) error {
+	return s.deleteBan(ctx, userBanPK, userID, now)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // IPBan keeps an address or a range out of every route until it expires
@@ -107,7 +108,7 @@ func banTTL(seconds *int64, def time.Duration) (time.Duration, error) {
 }
 
 func checkReason(reason string) error {
-	if len(reason) > MaxBanReasonLen {
+	if utf8.RuneCountInString(reason) > MaxBanReasonLen {
 		return &InputError{Code: "invalid_reason", Field: "reason", Message: "reason must be at most 200 characters"}
 	}
 	return nil
@@ -151,7 +152,7 @@ func (s *Service) IPBans(ctx context.Context) ([]IPBan, error) {
 // UnbanIP lifts a ban.
 // Errors: ErrBanNotFound, ErrUnavailable.
 func (s *Service) UnbanIP(ctx context.Context, banID string) error {
-	if err := s.store.DeleteIPBan(ctx, banID); err != nil {
+	if err := s.store.DeleteIPBan(ctx, banID, s.now()); err != nil {
 		return s.unavailable(err, "unban %s", banID)
 	}
 	return nil
@@ -195,7 +196,7 @@ func (s *Service) UserBans(ctx context.Context) ([]UserBan, error) {
 // UnbanUser lifts a user ban.
 // Errors: ErrBanNotFound, ErrUnavailable.
 func (s *Service) UnbanUser(ctx context.Context, userID string) error {
-	if err := s.store.DeleteUserBan(ctx, userID); err != nil {
+	if err := s.store.DeleteUserBan(ctx, userID, s.now()); err != nil {
 		return s.unavailable(err, "unban user %s", userID)
 	}
 	s.banCache.forget()
@@ -206,12 +207,17 @@ func (s *Service) UnbanUser(ctx context.Context, userID string) error {
 // container's copy of the ban list, refreshed at most every UserBanRefresh
 // by one caller while the others keep using the old copy: reserve never
 // makes a store call per request for it. A failed refresh keeps the old
-// copy until the next period.
+// copy until the next period; with no copy at all (a cold container whose
+// first read failed) it answers ErrUnavailable rather than let a banned
+// buyer through.
 func (s *Service) CheckUserBan(ctx context.Context, userID string) error {
 	now := s.now()
 	list := s.banCache.current()
 	if list == nil || now.Sub(list.fetchedAt) >= UserBanRefresh {
-		list = s.banCache.refresh(ctx, s, now)
+		var err error
+		if list, err = s.banCache.refresh(ctx, s, now); err != nil {
+			return err
+		}
 	}
 	if exp, banned := list.users[userID]; banned && now.Before(exp) {
 		return ErrUserBanned
@@ -228,34 +234,54 @@ type userBanList struct {
 
 type userBanCache struct {
 	list atomic.Pointer[userBanList]
-	mu   sync.Mutex // one refresh at a time
+	// gen counts forget calls: a refresh that read the store before a ban
+	// was written here must not store that older list over the forget.
+	gen atomic.Int64
+	mu  sync.Mutex // one refresh at a time
 }
 
 func (c *userBanCache) current() *userBanList { return c.list.Load() }
-func (c *userBanCache) forget()               { c.list.Store(nil) }
 
-func (c *userBanCache) refresh(ctx context.Context, s *Service, now time.Time) *userBanList {
+func (c *userBanCache) forget() {
+	c.gen.Add(1)
+	c.list.Store(nil)
+}
+
+// userBanReadTimeout bounds a refresh's read, which runs on a context of
+// its own: a buyer who hangs up must not fail the refresh for everyone.
+const userBanReadTimeout = 2 * time.Second
+
+func (c *userBanCache) refresh(ctx context.Context, s *Service, now time.Time) (*userBanList, error) {
 	if !c.mu.TryLock() {
 		if l := c.list.Load(); l != nil {
-			return l // someone else is refreshing: use the old copy
+			return l, nil // someone else is refreshing: use the old copy
 		}
 		c.mu.Lock() // no copy yet: wait for the first load
 	}
 	defer c.mu.Unlock()
 	if l := c.list.Load(); l != nil && now.Sub(l.fetchedAt) < UserBanRefresh {
-		return l
+		return l, nil
 	}
-	bans, err := s.store.UserBans(ctx)
-	next := &userBanList{users: map[string]time.Time{}, fetchedAt: now}
+	gen := c.gen.Load()
+	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), userBanReadTimeout)
+	defer cancel()
+	bans, err := s.store.UserBans(readCtx)
+	old := c.list.Load()
 	if err != nil {
-		s.log.ErrorContext(ctx, "user bans not refreshed; keeping the last list", "err", err)
-		if l := c.list.Load(); l != nil {
-			next.users = l.users
+		if old == nil {
+			return nil, s.unavailable(err, "read user bans")
 		}
+		s.log.ErrorContext(ctx, "user bans not refreshed; keeping the last list", "err", err)
+		next := &userBanList{users: old.users, fetchedAt: now}
+		c.list.Store(next)
+		return next, nil
 	}
+	next := &userBanList{users: make(map[string]time.Time, len(bans)), fetchedAt: now}
 	for _, b := range bans {
 		next.users[b.UserID] = b.ExpiresAt
 	}
-	c.list.Store(next)
-	return next
+	if c.gen.Load() == gen {
+		c.list.Store(next)
+	}
+	return next, nil
 }

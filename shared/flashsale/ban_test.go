@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,4 +68,51 @@ func TestCheckUserBan_NoStoreCallPerRequest(t *testing.T) {
 	if err := e.svc.CheckUserBan(ctx, "brief"); err != nil {
 		t.Fatalf("after its expiry: %v", err)
 	}
+}
+
+// failingBans is a store whose user-ban list cannot be read.
+type failingBans struct{ flashsale.Store }
+
+func (failingBans) UserBans(context.Context) ([]flashsale.UserBan, error) {
+	return nil, errors.New("injected: the ban list is unreadable")
+}
+
+// TestCheckUserBan_FailsClosedWithoutACopy: a container that has never read
+// the ban list answers ErrUnavailable rather than let everyone through; one
+// that has a copy keeps using it when a refresh fails.
+func TestCheckUserBan_FailsClosedWithoutACopy(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.svc.BanUser(ctx, "mallory", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	cold := flashsale.NewService(failingBans{e.mem}, nil, flashsale.WithClock(e.clock.Now))
+	if err := cold.CheckUserBan(ctx, "mallory"); !errors.Is(err, flashsale.ErrUnavailable) {
+		t.Fatalf("cold container, unreadable list: %v, want ErrUnavailable", err)
+	}
+	if err := cold.CheckUserBan(ctx, "alice"); !errors.Is(err, flashsale.ErrUnavailable) {
+		t.Fatalf("cold container, another user: %v, want ErrUnavailable (not a pass)", err)
+	}
+	warm := &switchable{Store: e.mem}
+	svc := flashsale.NewService(warm, nil, flashsale.WithClock(e.clock.Now))
+	if !errors.Is(svc.CheckUserBan(ctx, "mallory"), flashsale.ErrUserBanned) {
+		t.Fatal("warm container does not see the ban")
+	}
+	warm.fail.Store(true)
+	e.clock.Advance(flashsale.UserBanRefresh)
+	if !errors.Is(svc.CheckUserBan(ctx, "mallory"), flashsale.ErrUserBanned) {
+		t.Fatal("after a failed refresh the last copy is not used")
+	}
+}
+
+type switchable struct {
+	flashsale.Store
+	fail atomic.Bool
+}
+
+func (s *switchable) UserBans(ctx context.Context) ([]flashsale.UserBan, error) {
+	if s.fail.Load() {
+		return nil, errors.New("injected")
+	}
+	return s.Store.UserBans(ctx)
 }

@@ -310,9 +310,9 @@ func (c *countingStore) IPBans(ctx context.Context) ([]flashsale.IPBan, error) {
 	return c.next.IPBans(ctx)
 }
 
-func (c *countingStore) DeleteIPBan(ctx context.Context, banID string) error {
+func (c *countingStore) DeleteIPBan(ctx context.Context, banID string, now time.Time) error {
 	c.count("DeleteIPBan")
-	return c.next.DeleteIPBan(ctx, banID)
+	return c.next.DeleteIPBan(ctx, banID, now)
 }
 
 func (c *countingStore) PutUserBan(ctx context.Context, b flashsale.UserBan) error {
@@ -325,7 +325,7 @@ func (c *countingStore) UserBans(ctx context.Context) ([]flashsale.UserBan, erro
 	return c.next.UserBans(ctx)
 }
 
-func (c *countingStore) DeleteUserBan(ctx context.Context, userID string) error {
+func (c *countingStore) DeleteUserBan(ctx context.Context, userID string, now time.Time) error {
 	c.count("DeleteUserBan")
-	return c.next.DeleteUserBan(ctx, userID)
+	return c.next.DeleteUserBan(ctx, userID, now)
 }

@@ -148,16 +148,16 @@ type Store interface {
 	// IPBans lists the stored IP bans, expired ones included until the
 	// store deletes them (DynamoDB's TTL is lazy).
 	IPBans(ctx context.Context) ([]IPBan, error)
-	// DeleteIPBan deletes an IP ban.
-	// Errors: ErrBanNotFound.
-	DeleteIPBan(ctx context.Context, banID string) error
+	// DeleteIPBan deletes an IP ban in force at now.
+	// Errors: ErrBanNotFound (also for one that expired).
+	DeleteIPBan(ctx context.Context, banID string, now time.Time) error
 	// PutUserBan stores a user ban, replacing the user's earlier one.
 	PutUserBan(ctx context.Context, b UserBan) error
 	// UserBans lists the stored user bans, expired ones included.
 	UserBans(ctx context.Context) ([]UserBan, error)
-	// DeleteUserBan deletes a user's ban.
-	// Errors: ErrBanNotFound.
-	DeleteUserBan(ctx context.Context, userID string) error
+	// DeleteUserBan deletes a user's ban in force at now.
+	// Errors: ErrBanNotFound (also for one that expired).
+	DeleteUserBan(ctx context.Context, userID string, now time.Time) error
 
 	// SaveReport stores a sale's latest settlement report.
 	SaveReport(ctx context.Context, r Report) error

@@ -37,19 +37,23 @@ func NewAdmission(svc *flashsale.Service, log *slog.Logger) Routes {
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			// The body is read before the sale's checks but judged after
-			// them: the contract ranks a bad solution (400) last.
+			// The contract ranks the solution (400) last, after the sale's
+			// checks, a ban and eligibility: so whatever is wrong with the
+			// body, malformed JSON included, is answered only then.
 			var in struct {
 				Challenge json.RawMessage `json:"challenge"`
 				Number    *int64          `json:"number"`
 			}
-			if err := decodeJSON(req, &in); err != nil {
-				return events.APIGatewayProxyResponse{}, err
+			var sol *flashsale.Solution
+			bodyErr := decodeJSON(req, &in)
+			if bodyErr == nil {
+				sol, bodyErr = solution(in.Challenge, in.Number)
 			}
-			sol, solErr := solution(in.Challenge, in.Number)
 			tok, err := svc.IssuePurchaseToken(ctx, saleID, caller.Buyer(), sol)
-			if _, noSolution := errors.AsType[*flashsale.InputError](err); noSolution && solErr != nil {
-				err = solErr // say what was wrong with the one sent
+			if _, noSolution := errors.AsType[*flashsale.InputError](err); (noSolution || err == nil) && bodyErr != nil {
+				// Say what was wrong with the body sent; a sale without a
+				// challenge still wants a well-formed one ({}).
+				err = bodyErr
 			}
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err

@@ -261,6 +261,16 @@ func TestAdmission_SaleStates(t *testing.T) {
 			wantError(t, resp, tc.status, tc.code)
 		})
 	}
+	t.Run("a bad body is judged after the sale's checks", func(t *testing.T) {
+		f.clock.Set(saleStart.Add(-time.Second))
+		for _, body := range []string{`not json`, `{"challenge":{},"number":1.5}`, `{"x":1}`} {
+			resp := f.purchaseToken(t, buyerRequest("POST", "gated", "purchase-tokens", "alice", body))
+			wantError(t, resp, http.StatusForbidden, "sale_not_open")
+		}
+		f.clock.Set(saleStart)
+		resp := f.purchaseToken(t, buyerRequest("POST", "nochallenge", "purchase-tokens", "alice", `not json`))
+		wantError(t, resp, http.StatusBadRequest, "invalid_json")
+	})
 	t.Run("without a challenge the body is {}", func(t *testing.T) {
 		f.clock.Set(saleStart)
 		resp := f.purchaseToken(t, buyerRequest("POST", "nochallenge", "purchase-tokens", "alice", `{}`))

@@ -10,12 +10,12 @@
 package memstore
 
 import (
-	"maps"
-	"slices"
-
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"flashsale/shared/flashsale"
 )
@@ -97,10 +97,10 @@ func (s *Store) IPBans(context.Context) ([]flashsale.IPBan, error) {
 }
 
 // DeleteIPBan deletes an IP ban.
-func (s *Store) DeleteIPBan(_ context.Context, banID string) error {
+func (s *Store) DeleteIPBan(_ context.Context, banID string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.ipBans[banID]; !ok {
+	if b, ok := s.ipBans[banID]; !ok || !now.Before(b.ExpiresAt) {
 		return flashsale.ErrBanNotFound
 	}
 	delete(s.ipBans, banID)
@@ -123,10 +123,10 @@ func (s *Store) UserBans(context.Context) ([]flashsale.UserBan, error) {
 }
 
 // DeleteUserBan deletes a user's ban.
-func (s *Store) DeleteUserBan(_ context.Context, userID string) error {
+func (s *Store) DeleteUserBan(_ context.Context, userID string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.userBans[userID]; !ok {
+	if b, ok := s.userBans[userID]; !ok || !now.Before(b.ExpiresAt) {
 		return flashsale.ErrBanNotFound
 	}
 	delete(s.userBans, userID)

@@ -278,10 +278,11 @@ func (s *suite) testBans(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("IPBans after a refresh:\n got  %+v\n want %+v (one ban per range)", got, want)
 	}
-	if err := e.st.DeleteIPBan(e.ctx, b6.ID); err != nil {
+	checkErr(t, "DeleteIPBan of an expired ban", e.st.DeleteIPBan(e.ctx, b6.ID, b6.ExpiresAt), flashsale.ErrBanNotFound)
+	if err := e.st.DeleteIPBan(e.ctx, b6.ID, t0); err != nil {
 		t.Fatalf("DeleteIPBan: %v", err)
 	}
-	checkErr(t, "DeleteIPBan again", e.st.DeleteIPBan(e.ctx, b6.ID), flashsale.ErrBanNotFound)
+	checkErr(t, "DeleteIPBan again", e.st.DeleteIPBan(e.ctx, b6.ID, t0), flashsale.ErrBanNotFound)
 
 	u := flashsale.UserBan{UserID: "mallory", ExpiresAt: t0.Add(time.Hour), Reason: "scalper"}
 	if err := e.st.PutUserBan(e.ctx, u); err != nil {
@@ -291,10 +292,11 @@ func (s *suite) testBans(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(users, []flashsale.UserBan{u}) {
 		t.Errorf("UserBans = %+v, %v; want [%+v]", users, err, u)
 	}
-	if err := e.st.DeleteUserBan(e.ctx, "mallory"); err != nil {
+	checkErr(t, "DeleteUserBan of an expired ban", e.st.DeleteUserBan(e.ctx, "mallory", u.ExpiresAt), flashsale.ErrBanNotFound)
+	if err := e.st.DeleteUserBan(e.ctx, "mallory", t0); err != nil {
 		t.Fatal(err)
 	}
-	checkErr(t, "DeleteUserBan again", e.st.DeleteUserBan(e.ctx, "mallory"), flashsale.ErrBanNotFound)
+	checkErr(t, "DeleteUserBan again", e.st.DeleteUserBan(e.ctx, "mallory", t0), flashsale.ErrBanNotFound)
 	if users, _ := e.st.UserBans(e.ctx); len(users) != 0 {
 		t.Errorf("UserBans after delete = %+v, want none", users)
 	}

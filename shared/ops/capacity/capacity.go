@@ -33,6 +33,7 @@ const (
 
 	RegionalConcurrency = 1000 // Lambda concurrent executions
 	UnreservedMinimum   = 100  // AWS keeps this much unreserved
+	BanSyncReserved     = 1    // ip-ban-sync runs one at a time (infra)
 	ScaleStep           = 1000 // new environments per function per ScaleInterval
 	ScaleInterval       = 10 * time.Second
 
@@ -204,8 +205,8 @@ type Concurrency struct {
 	Busy        float64 `json:"busy"`        // Little's law: R × p99
 	Reserved    int     `json:"reserved"`    // ceil(2 × R × p99)
 	Provisioned int     `json:"provisioned"` // ceil(R × p99)
-	// AccountNeeded is reserved + writer + admission + the 100 AWS keeps
-	// unreserved.
+	// AccountNeeded is reserved + writer + admission + the ban sync's 1 +
+	// the 100 AWS keeps unreserved.
 	AccountNeeded int `json:"accountNeeded"`
 	// RampSeconds is how long a cold function takes to reach Reserved at
 	// 1,000 new environments per 10 s.
@@ -285,7 +286,7 @@ func New(in Input) (Plan, error) {
 	}
 	p.Admission = admissionFor(p.Throttles.TokenIssue, s, DefaultPrices)
 	c := &p.Concurrency
-	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + UnreservedMinimum
+	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + BanSyncReserved + UnreservedMinimum
 	c.RampSeconds = float64((c.Reserved+ScaleStep-1)/ScaleStep-1) * ScaleInterval.Seconds()
 	c.SaleReadsPerSecond = float64(c.Reserved+p.Admission.Concurrency) / SaleRefresh.Seconds()
 
@@ -369,7 +370,7 @@ func binding(p Plan) []string {
 			num(apispec.Stages["prod"].Purchase.RateLimit), num(apispec.Stages["prod"].TokenIssue.RateLimit))
 	}
 	if p.Concurrency.AccountNeeded > RegionalConcurrency {
-		add("Lambda concurrency: %d reserved + %d writer + %d admission + 100 unreserved = %d, over the 1,000 regional default; request an increase",
+		add("Lambda concurrency: %d reserved + %d writer + %d admission + 1 ban sync + 100 unreserved = %d, over the 1,000 regional default; request an increase",
 			p.Concurrency.Reserved, p.Queue.WriterMax, p.Admission.Concurrency, p.Concurrency.AccountNeeded)
 	}
 	if p.Concurrency.RampSeconds > 0 {

@@ -46,7 +46,7 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("4. Reserve function concurrency (regional default 1,000; +1,000 environments per function per 10 s)")
 	f("   busy = R × p99 = %s × %.3f s = %s environments (Little's law)", num(r), in.ReserveP99.Seconds(), num(c.Busy))
 	f("   reserved = ceil(%.0f × busy) = %d;  provisioned = ceil(busy) = %d", ConcurrencyHeadroom, c.Reserved, c.Provisioned)
-	f("   account needs reserved + writer + admission + 100 unreserved = %d + %d + %d + 100 = %d", c.Reserved, q.WriterMax, ad.Concurrency, c.AccountNeeded)
+	f("   account needs reserved + writer + admission + ban sync + 100 unreserved = %d + %d + %d + 1 + 100 = %d", c.Reserved, q.WriterMax, ad.Concurrency, c.AccountNeeded)
 	f("   cold ramp to reserved = (ceil(%d / 1,000) − 1) × 10 s = %.0f s; sell-out in %.2f s", c.Reserved, c.RampSeconds, sh.SellOutSeconds)
 	f("   sale item reads = (reserved + admission) / %v refresh = %s RCU/s of 3,000 (strongly consistent GetItem)", SaleRefresh, num(c.SaleReadsPerSecond))
 	f("")
