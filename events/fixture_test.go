@@ -46,6 +46,7 @@ var eventTypes = map[string]func() any{
 	"order-writer.json":      func() any { return new(events.SQSEvent) },
 	"settlement.json":        func() any { return new(events.EventBridgeEvent) },
 	"ip-ban-sync.json":       func() any { return new(events.EventBridgeEvent) },
+	"account-created.json":   func() any { return new(events.CognitoEventUserPoolsPostConfirmation) },
 }
 
 func apiRequest() any { return new(events.APIGatewayProxyRequest) }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/jsii-runtime-go"
@@ -34,7 +35,7 @@ func methodSettingKey(r apispec.Route) string { return r.Path + "/" + r.Method }
 // the usage plan, the cache, access logs and the WAF.
 func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 	a := &api{methods: map[apispec.RouteKey]awsapigateway.Method{}}
-	a.userPool = s.newUserPool()
+	a.userPool = s.newUserPool(fns)
 	authorizer := awsapigateway.NewCognitoUserPoolsAuthorizer(s.st, jsii.String("Authorizer"), &awsapigateway.CognitoUserPoolsAuthorizerProps{
 		CognitoUserPools: &[]awscognito.IUserPool{a.userPool},
 		// API Gateway caches the verdict per token; the local gateway does too.
@@ -224,10 +225,24 @@ func accessLogFormat() string {
 	return string(b)
 }
 
+// createdAtAttribute is the custom attribute behind the custom:created_at
+// claim (app.CreatedAtAttribute without its "custom:" prefix).
+const createdAtAttribute = "created_at"
+
 // newUserPool creates the buyers' and staff's user pool, its groups and the
-// mobile app client.
-func (s *stack) newUserPool() awscognito.UserPool {
+// mobile app client. A buyer's sign-up time goes into custom:created_at,
+// which a sale's minimum account age reads: the post-confirmation trigger
+// (account-created) writes it, and the app client may read it but not
+// write it, so no buyer can pick their own age.
+func (s *stack) newUserPool(fns *functions) awscognito.UserPool {
+	trigger := fns.byName[apispec.FunctionAccountCreated]
 	pool := awscognito.NewUserPool(s.st, jsii.String("Users"), &awscognito.UserPoolProps{
+		CustomAttributes: &map[string]awscognito.ICustomAttribute{
+			createdAtAttribute: awscognito.NewStringAttribute(&awscognito.StringAttributeProps{
+				Mutable: jsii.Bool(true), MinLen: jsii.Number(1), MaxLen: jsii.Number(20),
+			}),
+		},
+		LambdaTriggers:    &awscognito.UserPoolTriggers{PostConfirmation: trigger},
 		SelfSignUpEnabled: jsii.Bool(true), // buyers register in the app
 		SignInAliases:     &awscognito.SignInAliases{Email: jsii.Bool(true)},
 		AutoVerify:        &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
@@ -262,7 +277,21 @@ func (s *stack) newUserPool() awscognito.UserPool {
 		PreventUserExistenceErrors: jsii.Bool(true),
 		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
 		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
+		ReadAttributes: awscognito.NewClientAttributes().
+			WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true), EmailVerified: jsii.Bool(true)}).
+			WithCustomAttributes(jsii.String(createdAtAttribute)),
+		WriteAttributes: awscognito.NewClientAttributes().
+			WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true)}),
 	})
+	// The pool's ARN would make a cycle (the pool names the trigger, the
+	// trigger's policy the pool), so the policy names the account's pools
+	// in this region; the trigger acts only on the pool in its event.
+	trigger.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("cognito-idp:AdminUpdateUserAttributes"),
+		Resources: jsii.Strings(*s.st.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("cognito-idp"), Resource: jsii.String("userpool"), ResourceName: jsii.String("*"),
+		})),
+	}))
 	awscdk.NewCfnOutput(s.st, jsii.String("UserPoolId"), &awscdk.CfnOutputProps{Value: pool.UserPoolId()})
 	awscdk.NewCfnOutput(s.st, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: client.UserPoolClientId()})
 	return pool

@@ -55,6 +55,12 @@ func (s *stack) suppressNagFindings(d *data, fns *functions, a *api) {
 			"Resource::*")
 	}
 
+	suppress(fns.byName[apispec.FunctionAccountCreated].Role(), "AwsSolutions-IAM5",
+		"The post-confirmation trigger may set attributes in this account's user pools in this region: naming the one "+
+			"pool would make a dependency cycle (the pool names its trigger), and the trigger only writes "+
+			"custom:created_at of the user in its event, in the pool in its event.",
+		"Resource::arn:<AWS::Partition>:cognito-idp:<AWS::Region>:<AWS::AccountId>:userpool/*")
+
 	suppress(a.rest.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4",
 		"API Gateway's account-level logging role; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for it "+
 			"and it is what access and execution logging require.",

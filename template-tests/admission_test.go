@@ -280,3 +280,65 @@ func TestAdmission_OnTheDashboardAndAlarmed(t *testing.T) {
 		})
 	})
 }
+
+// TestAdmission_AccountAgeClaim: the claim a sale's minAccountAgeDays reads
+// exists deployed. The user pool has the custom attribute; the
+// post-confirmation trigger (account-created) writes it and may do nothing
+// else; the app client reads it but cannot write it, so no buyer sets their
+// own age.
+func TestAdmission_AccountAgeClaim(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		trigger := functions(t, b)[apispec.FunctionAccountCreated]
+		pools := ofType(b, "AWS::Cognito::UserPool")
+		if len(pools) != 1 {
+			t.Fatalf("%d user pools, want 1", len(pools))
+		}
+		for _, p := range pools {
+			pp := props(p)
+			found := false
+			for _, a := range pp["Schema"].([]any) {
+				m := a.(map[string]any)
+				if m["Name"] == "created_at" {
+					found = true
+					if m["AttributeDataType"] != "String" || m["Mutable"] != true {
+						t.Errorf("created_at attribute %v, want a mutable String (the trigger writes it after sign-up)", m)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("user pool schema %v has no created_at attribute", pp["Schema"])
+			}
+			lc, _ := pp["LambdaConfig"].(map[string]any)
+			if !slices.Contains(refsIn(lc["PostConfirmation"]), trigger) {
+				t.Errorf("PostConfirmation trigger %v, want the %s function", lc["PostConfirmation"], apispec.FunctionAccountCreated)
+			}
+		}
+		for id, c := range ofType(b, "AWS::Cognito::UserPoolClient") {
+			read, write := strs(props(c)["ReadAttributes"]), strs(props(c)["WriteAttributes"])
+			if !slices.Contains(read, "custom:created_at") {
+				t.Errorf("client %s reads %v, want custom:created_at (it becomes the ID token's claim)", id, read)
+			}
+			if len(write) == 0 || slices.Contains(write, "custom:created_at") {
+				t.Errorf("client %s writes %v, want an explicit list without custom:created_at", id, write)
+			}
+		}
+		role := ref(function(t, b, apispec.FunctionAccountCreated)["Role"])
+		for _, s := range statements(b) {
+			if s.role != role || s.effect != "Allow" {
+				continue
+			}
+			for _, a := range s.actions {
+				if strings.HasPrefix(a, "logs:") || a == "xray:PutTraceSegments" || a == "xray:PutTelemetryRecords" {
+					continue // every function's own log group and tracing
+				}
+				if a != "cognito-idp:AdminUpdateUserAttributes" {
+					t.Errorf("the trigger may %s, want only cognito-idp:AdminUpdateUserAttributes", a)
+				}
+			}
+		}
+		mustFind(t, b, "AWS::Lambda::Permission", map[string]any{
+			"Principal": "cognito-idp.amazonaws.com", "Action": "lambda:InvokeFunction",
+			"FunctionName": map[string]any{"Fn::GetAtt": []any{trigger, "Arn"}},
+		})
+	})
+}

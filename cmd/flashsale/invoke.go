@@ -89,6 +89,10 @@ func runInvoke(ctx context.Context, o invokeOptions, stdout, stderr io.Writer) e
 		}
 		err = a.Settlement(ctx, ev)
 		answer = map[string]string{"result": "settled every recent sale"}
+	case apispec.FunctionAccountCreated:
+		// It writes to a Cognito user pool, which the local stack has not:
+		// run against the stand-in, it would call AWS.
+		return fmt.Errorf("%s calls Cognito, which the local stack does not run; its handler is tested in shared/app (TestAccountCreated_RecordsTheSignUpOnce)", o.function)
 	case apispec.FunctionIPBanSync:
 		// Locally there is no WAF: the run says so (the gateway reads the
 		// bans itself). Deployed, this is the scheduled pass.

@@ -46,6 +46,9 @@ var Functions = []Function{
 	// The IP-ban sync reads the active bans and brings the WebACL's two IP
 	// sets into line: a few small calls, retried on WAF's optimistic lock.
 	{Name: FunctionIPBanSync, MemoryMB: 256, Timeout: time.Minute},
+	// The user pool's post-confirmation trigger: one Cognito call per
+	// sign-up. Cognito waits at most 5 s for a trigger.
+	{Name: FunctionAccountCreated, MemoryMB: 256, Timeout: 5 * time.Second},
 	// Settlement scans sales and queries every order bucket; it runs every
 	// SettlementEvery under a lease, so a long run is skipped, not doubled.
 	{Name: FunctionSettlement, MemoryMB: 1024, Timeout: 5 * time.Minute},

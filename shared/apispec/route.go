@@ -5,14 +5,15 @@ package apispec
 
 // Function names. Each is a folder under functions/ and a Lambda in the stack.
 const (
-	FunctionSaleInfo    = "sale-info"
-	FunctionReserve     = "reserve"
-	FunctionOrders      = "orders"
-	FunctionAdmin       = "admin"
-	FunctionAdmission   = "admission"
-	FunctionIPBanSync   = "ip-ban-sync"
-	FunctionOrderWriter = "order-writer"
-	FunctionSettlement  = "settlement"
+	FunctionSaleInfo       = "sale-info"
+	FunctionReserve        = "reserve"
+	FunctionOrders         = "orders"
+	FunctionAdmin          = "admin"
+	FunctionAdmission      = "admission"
+	FunctionIPBanSync      = "ip-ban-sync"
+	FunctionAccountCreated = "account-created"
+	FunctionOrderWriter    = "order-writer"
+	FunctionSettlement     = "settlement"
 )
 
 // RouteKey names a route as "METHOD /resource", the resource in API Gateway's

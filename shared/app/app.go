@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -47,6 +48,9 @@ type App struct {
 	// BanSync is the ip-ban-sync Lambda's handler: it brings the WAF IP
 	// sets into line with the active IP bans.
 	BanSync func(context.Context, events.EventBridgeEvent) error
+	// AccountCreated is the user pool's post-confirmation trigger: it
+	// records custom:created_at, which a sale's minimum account age reads.
+	AccountCreated func(context.Context, events.CognitoEventUserPoolsPostConfirmation) (events.CognitoEventUserPoolsPostConfirmation, error)
 }
 
 // Options tune a process; zero values are the defaults.
@@ -77,6 +81,9 @@ type Options struct {
 	// challenge's difficulty rises, and its ceiling; nil keeps the
 	// defaults. New reads CHALLENGE_RATE and CHALLENGE_CEILING.
 	ChallengeGovernor *ChallengeGovernor
+	// Cognito is the user pool API the post-confirmation trigger calls; New
+	// builds it.
+	Cognito UserPoolAPI
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
@@ -114,6 +121,9 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 		if o.ChallengeGovernor, err = challengeGovernorFromEnv(); err != nil {
 			return nil, err
 		}
+	}
+	if o.Cognito == nil {
+		o.Cognito = cognitoidentityprovider.NewFromConfig(cfg) // makes no call until used
 	}
 	if o.BanNotifier == nil && o.WAFSync == nil {
 		o.BanNotifier, o.WAFSync = banSyncFromEnv(cfg)
@@ -172,12 +182,13 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	}
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
 	return &App{
-		Service:     svc,
-		Handlers:    apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
-		OrderWriter: handler.NewOrderWriter(svc, log),
-		Settlement:  handler.NewSettlement(svc, log),
-		Settle:      svc.SettleAll,
-		BanSync:     banSync(svc, o.WAFSync, log),
+		Service:        svc,
+		Handlers:       apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
+		OrderWriter:    handler.NewOrderWriter(svc, log),
+		Settlement:     handler.NewSettlement(svc, log),
+		Settle:         svc.SettleAll,
+		BanSync:        banSync(svc, o.WAFSync, log),
+		AccountCreated: accountCreated(o.Cognito, svc.Now),
 	}
 }
 
