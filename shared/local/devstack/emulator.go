@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -209,15 +210,46 @@ func portFree(port int, what, flag string) error {
 	return nil
 }
 
-// FreePort asks the kernel for a free loopback port, for tests and tools that
-// run beside `make dev`.
+// FreePort finds a free port for tests and tools that run beside `make dev`.
+// It draws from below the kernel's ephemeral range: a port the kernel hands
+// out for "listen on :0" comes from that range, which outgoing connections
+// use too, and between the check and an emulator's own bind a crowd test's
+// connections took one (DynamoDB Local then died with "Address already in
+// use"). No outgoing connection is given a port below the range.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	low := ephemeralLow()
+	const from = 10000
+	for range 100 {
+		port := from + mathrand.IntN(low-from)
+		// All interfaces, as the emulators bind them.
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			continue // taken: draw again
+		}
+		if err := l.Close(); err != nil {
+			return 0, fmt.Errorf("release port %d: %w", port, err)
+		}
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("find a free port: 100 ports between %d and %d were all taken", from, low)
+}
+
+// ephemeralLow is the bottom of the kernel's ephemeral port range (Linux's
+// default 32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 10000+1000 {
+		return 32768
+	}
+	return low
 }
 
 // DynamoDBLocalDir finds the unpacked DynamoDB Local in the npm package,
