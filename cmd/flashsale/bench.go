@@ -393,45 +393,49 @@ func (b *benchEnv) purchases(ctx context.Context, i int, r *benchRun) error {
 	return nil
 }
 
-// rejections measures the sold-out path through the gateway.
-func (b *benchEnv) rejections(ctx context.Context, i int, gone string, r *benchRun) error {
+// soldOutFigures are one measurement of the sold-out path.
+type soldOutFigures struct {
+	perSecond, p50, p99 float64
+	storePer, queuePer  float64 // calls per rejection
+}
+
+// soldOut measures the sold-out path of sale through the gateway, each
+// request with its buyer's purchase token when tokens are given; with
+// profile, under the CPU profiler.
+func (b *benchEnv) soldOut(ctx context.Context, sale string, profile bool, tokens ...string) (soldOutFigures, error) {
 	st0, q0 := b.storeCalls.Calls(), b.queueCalls.Calls()
 	var rej loadtest.Result
-	err := profiled(b.rejectProfile, i == 0, func() (err error) {
-		rej, err = b.load(ctx, b.st.URL, gone, b.o.rejectIn, b.o.duration)
+	err := profiled(b.rejectProfile, profile, func() (err error) {
+		rej, err = b.load(ctx, b.st.URL, sale, b.o.rejectIn, b.o.duration, tokens...)
 		return err
 	})
 	if err != nil {
-		return err
+		return soldOutFigures{}, err
 	}
 	if rej.Status.SoldOut == 0 {
-		return fmt.Errorf("sold-out path answered %v", rej.Codes)
+		return soldOutFigures{}, fmt.Errorf("sold-out path of %s answered %v", sale, rej.Codes)
 	}
-	r.rejected = float64(rej.Status.SoldOut) / rej.ElapsedSeconds
 	l := rej.LatencyByClass[loadtest.SoldOut]
-	r.rejectedP50, r.rejectedP99 = l.P50Ms, l.P99Ms
-	r.storePerRejected = float64(b.storeCalls.Calls()-st0) / float64(rej.Status.SoldOut)
-	r.queuePerRejected = float64(b.queueCalls.Calls()-q0) / float64(rej.Status.SoldOut)
-	return nil
+	n := float64(rej.Status.SoldOut)
+	return soldOutFigures{
+		perSecond: n / rej.ElapsedSeconds, p50: l.P50Ms, p99: l.P99Ms,
+		storePer: float64(b.storeCalls.Calls()-st0) / n, queuePer: float64(b.queueCalls.Calls()-q0) / n,
+	}, nil
+}
+
+// rejections measures the sold-out path through the gateway.
+func (b *benchEnv) rejections(ctx context.Context, i int, gone string, r *benchRun) error {
+	f, err := b.soldOut(ctx, gone, i == 0)
+	r.rejected, r.rejectedP50, r.rejectedP99, r.storePerRejected, r.queuePerRejected = f.perSecond, f.p50, f.p99, f.storePer, f.queuePer
+	return err
 }
 
 // rejectionsWithTokens measures the sold-out path of a sale with purchase
 // tokens, every request with its buyer's valid token.
 func (b *benchEnv) rejectionsWithTokens(ctx context.Context, sale string, tokens []string, r *benchRun) error {
-	st0, q0 := b.storeCalls.Calls(), b.queueCalls.Calls()
-	rej, err := b.load(ctx, b.st.URL, sale, b.o.rejectIn, b.o.duration, tokens...)
-	if err != nil {
-		return err
-	}
-	if rej.Status.SoldOut == 0 {
-		return fmt.Errorf("sold-out path with tokens answered %v", rej.Codes)
-	}
-	r.rejectedTok = float64(rej.Status.SoldOut) / rej.ElapsedSeconds
-	l := rej.LatencyByClass[loadtest.SoldOut]
-	r.rejectedTokP50, r.rejectedTokP99 = l.P50Ms, l.P99Ms
-	r.storePerRejectedTok = float64(b.storeCalls.Calls()-st0) / float64(rej.Status.SoldOut)
-	r.queuePerRejectedTok = float64(b.queueCalls.Calls()-q0) / float64(rej.Status.SoldOut)
-	return nil
+	f, err := b.soldOut(ctx, sale, false, tokens...)
+	r.rejectedTok, r.rejectedTokP50, r.rejectedTokP99, r.storePerRejectedTok, r.queuePerRejectedTok = f.perSecond, f.p50, f.p99, f.storePer, f.queuePer
+	return err
 }
 
 // bare measures the bare 410 server under the same load.

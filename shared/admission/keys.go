@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"regexp"
 	"sort"
 	"sync"
 )
@@ -126,17 +127,11 @@ func (k *key) tokenMAC(dst []byte, msg string) []byte {
 	return dst
 }
 
-func validKeyID(s string) bool {
-	if len(s) == 0 || len(s) > 16 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// keyIDPattern: a key id appears in salts and tokens, so it holds none of
+// their delimiters. Keys are parsed once per container, so a regexp is
+// cheap enough here.
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+
+func validKeyID(s string) bool { return keyIDPattern.MatchString(s) }
 
 var errUnknownKey = errors.New("signed with an unknown key id")

@@ -11,9 +11,9 @@ import (
 	"flashsale/shared/flashsale"
 )
 
-// settleEvery runs settlement on every tick, as the deployed EventBridge
-// schedule does; failures are logged and the next tick retries.
-func settleEvery(ctx context.Context, every time.Duration, settle func(context.Context) error, log *slog.Logger) {
+// onEveryTick calls f every period until ctx ends, as an EventBridge
+// schedule does; the first call is one period in.
+func onEveryTick(ctx context.Context, every time.Duration, f func(context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -21,14 +21,22 @@ func settleEvery(ctx context.Context, every time.Duration, settle func(context.C
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			f(ctx)
 		}
+	}
+}
+
+// settleEvery runs settlement on every tick, as the deployed schedule does;
+// failures are logged and the next tick retries.
+func settleEvery(ctx context.Context, every time.Duration, settle func(context.Context) error, log *slog.Logger) {
+	onEveryTick(ctx, every, func(ctx context.Context) {
 		start := time.Now()
 		if err := settle(ctx); err != nil && ctx.Err() == nil {
 			log.Error("scheduled settlement failed", "err", err)
-			continue
+			return
 		}
 		log.Debug("scheduled settlement done", "took", since(start))
-	}
+	})
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }

@@ -313,18 +313,7 @@ func (s *Stack) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
 	s.reloadBans(ctx)
-	s.bg.Go(func() {
-		t := time.NewTicker(BanReloadEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.reloadBans(ctx)
-			}
-		}
-	})
+	s.bg.Go(func() { onEveryTick(ctx, BanReloadEvery, s.reloadBans) })
 	if s.cfg.NoBackground {
 		return
 	}
