@@ -49,6 +49,15 @@ var Functions = []Function{
 	// The user pool's post-confirmation trigger: one Cognito call per
 	// sign-up. Cognito waits at most 5 s for a trigger.
 	{Name: FunctionAccountCreated, MemoryMB: 256, Timeout: 5 * time.Second},
+	// The warm-up target of the preparation schedules: one Scan of the
+	// sales and one Lambda API call to set the reserve alias's provisioned
+	// concurrency.
+	{Name: FunctionWarmUp, MemoryMB: 256, Timeout: time.Minute},
+	// The remind target: claims and notifies every subscriber of a sale,
+	// paced (flashsale.DefaultReminderPacing spreads a run over 2 minutes;
+	// a million subscribers at 3,000/s take under 6), within Lambda's
+	// 15-minute maximum.
+	{Name: FunctionNotifier, MemoryMB: 512, Timeout: 15 * time.Minute},
 	// Settlement scans sales and queries every order bucket; it runs every
 	// SettlementEvery under a lease, so a long run is skipped, not doubled.
 	{Name: FunctionSettlement, MemoryMB: 1024, Timeout: 5 * time.Minute},

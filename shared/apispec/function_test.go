@@ -60,12 +60,12 @@ func TestFunctionNamed_Unknown(t *testing.T) {
 }
 
 func TestFunctions_DeclaresEveryFunction(t *testing.T) {
-	for _, name := range []string{FunctionSaleInfo, FunctionReserve, FunctionOrders, FunctionAdmin, FunctionAdmission, FunctionIPBanSync, FunctionAccountCreated, FunctionOrderWriter, FunctionSettlement} {
+	for _, name := range []string{FunctionSaleInfo, FunctionReserve, FunctionOrders, FunctionAdmin, FunctionAdmission, FunctionIPBanSync, FunctionAccountCreated, FunctionOrderWriter, FunctionSettlement, FunctionWarmUp, FunctionNotifier} {
 		if _, err := FunctionNamed(name); err != nil {
 			t.Error(err)
 		}
 	}
-	if got, want := len(Functions), 9; got != want {
+	if got, want := len(Functions), 11; got != want {
 		t.Errorf("%d functions declared, want %d", got, want)
 	}
 }

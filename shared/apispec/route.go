@@ -14,6 +14,8 @@ const (
 	FunctionAccountCreated = "account-created"
 	FunctionOrderWriter    = "order-writer"
 	FunctionSettlement     = "settlement"
+	FunctionWarmUp         = "warm-up"
+	FunctionNotifier       = "notifier"
 )
 
 // RouteKey names a route as "METHOD /resource", the resource in API Gateway's
@@ -30,10 +32,13 @@ const (
 	RouteMyOrders      RouteKey = "GET /sales/{saleId}/my-orders"
 	RouteChallenge     RouteKey = "GET /sales/{saleId}/challenge"
 	RoutePurchaseToken RouteKey = "POST /sales/{saleId}/purchase-tokens"
+	RouteRemindMe      RouteKey = "POST /sales/{saleId}/reminders"
+	RouteRemindMeNot   RouteKey = "DELETE /sales/{saleId}/reminders"
 	RouteGetOrder      RouteKey = "GET /orders/{orderId}"
 	RouteCancelOrder   RouteKey = "DELETE /orders/{orderId}"
 	RouteWebhook       RouteKey = "POST /payments/webhook"
 	RouteCreateSale    RouteKey = "POST /admin/sales"
+	RouteAdminSale     RouteKey = "GET /admin/sales/{saleId}"
 	RouteRestock       RouteKey = "POST /admin/sales/{saleId}/restock"
 	RouteSettle        RouteKey = "POST /admin/sales/{saleId}/settle"
 	RouteReport        RouteKey = "GET /admin/sales/{saleId}/report"
@@ -94,7 +99,8 @@ func Lookup(k RouteKey) (Route, bool) {
 	return Route{}, false
 }
 
-// Routes is the API contract: v1, and v2's admission and perimeter routes. Handlers check group membership themselves;
+// Routes is the API contract: v1, and v2's admission, perimeter and preparation routes
+// (GET /admin/sales/{saleId} is ours: docs/design/preparation.md). Handlers check group membership themselves;
 // the authorizer only proves who the caller is.
 var Routes = []Route{
 	{Method: "GET", Path: "/sales/{saleId}", Function: FunctionSaleInfo, Auth: AuthNone, CacheSeconds: 1},
@@ -102,10 +108,13 @@ var Routes = []Route{
 	{Method: "GET", Path: "/sales/{saleId}/my-orders", Function: FunctionOrders, Auth: AuthCognito, APIKeyRequired: true},
 	{Method: "GET", Path: "/sales/{saleId}/challenge", Function: FunctionAdmission, Auth: AuthCognito, APIKeyRequired: true},
 	{Method: "POST", Path: "/sales/{saleId}/purchase-tokens", Function: FunctionAdmission, Auth: AuthCognito, APIKeyRequired: true},
+	{Method: "POST", Path: "/sales/{saleId}/reminders", Function: FunctionOrders, Auth: AuthCognito, APIKeyRequired: true},
+	{Method: "DELETE", Path: "/sales/{saleId}/reminders", Function: FunctionOrders, Auth: AuthCognito, APIKeyRequired: true},
 	{Method: "GET", Path: "/orders/{orderId}", Function: FunctionOrders, Auth: AuthCognito},
 	{Method: "DELETE", Path: "/orders/{orderId}", Function: FunctionOrders, Auth: AuthCognito},
 	{Method: "POST", Path: "/payments/webhook", Function: FunctionOrders, Auth: AuthNone},
 	{Method: "POST", Path: "/admin/sales", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "GET", Path: "/admin/sales/{saleId}", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/sales/{saleId}/restock", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/sales/{saleId}/settle", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "GET", Path: "/admin/sales/{saleId}/report", Function: FunctionAdmin, Auth: AuthCognito},

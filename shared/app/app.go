@@ -5,11 +5,13 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -26,6 +28,7 @@ import (
 	"flashsale/shared/metric"
 	"flashsale/shared/sqsqueue"
 	"flashsale/shared/wafsync"
+	"flashsale/shared/warmup"
 )
 
 // APIHandler is the signature of every API Gateway proxy handler.
@@ -51,6 +54,16 @@ type App struct {
 	// AccountCreated is the user pool's post-confirmation trigger: it
 	// records custom:created_at, which a sale's minimum account age reads.
 	AccountCreated func(context.Context, events.CognitoEventUserPoolsPostConfirmation) (events.CognitoEventUserPoolsPostConfirmation, error)
+	// WarmUp is the warm-up function's handler: a sale's warm-up or
+	// cool-down schedule fired, so set the reserve function's provisioned
+	// concurrency for the sales running now (warmup.Warmer).
+	WarmUp func(context.Context, flashsale.Schedule) (warmup.Target, error)
+	// Remind is the notifier function's handler: a sale's remind schedule
+	// fired, so notify its subscribers.
+	Remind func(context.Context, flashsale.Schedule) (flashsale.RemindStats, error)
+	// Preload reads the sales opening within the lead (plus a margin) into
+	// the service's cache; the purchase functions call it during init.
+	Preload func(context.Context) (int, error)
 }
 
 // Options tune a process; zero values are the defaults.
@@ -84,9 +97,30 @@ type Options struct {
 	// Cognito is the user pool API the post-confirmation trigger calls; New
 	// builds it.
 	Cognito UserPoolAPI
+	// Lead is how long before a sale opens its warm-up and reminders run;
+	// 0: flashsale.DefaultLead. New reads PREPARE_LEAD.
+	Lead time.Duration
+	// Scheduler receives each new sale's preparation schedules; nil
+	// schedules nothing. New builds EventBridge Scheduler's from the
+	// environment.
+	Scheduler flashsale.Scheduler
+	// Notifier delivers reminders, paced by ReminderPacing (zero: the
+	// default); New builds SNS's from REMINDER_TOPIC_ARN.
+	Notifier       flashsale.Notifier
+	ReminderPacing flashsale.ReminderPacing
+	// Provisioner sets the reserve function's provisioned concurrency
+	// within Warm's baseline and ceiling; New builds Lambda's from the
+	// environment.
+	Provisioner warmup.Provisioner
+	Warm        warmup.Config
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
+
+// PreloadMargin is how much further than the lead a container's preload
+// looks: a container that starts a little before the warm-up still finds
+// the sale.
+const PreloadMargin = 5 * time.Minute
 
 // New builds the App on real clients: AWS, or the emulators the settings
 // point at.
@@ -119,6 +153,11 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 	}
 	if o.ChallengeGovernor == nil {
 		if o.ChallengeGovernor, err = challengeGovernorFromEnv(); err != nil {
+			return nil, err
+		}
+	}
+	if o.Lead == 0 {
+		if o.Lead, err = leadFromEnv(); err != nil {
 			return nil, err
 		}
 	}
@@ -180,7 +219,21 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	if o.Metrics != nil {
 		opts = append(opts, flashsale.WithMetrics(metric.NewEMF(o.Metrics, log)))
 	}
+	if o.Lead <= 0 {
+		o.Lead = flashsale.DefaultLead
+	}
+	if o.Scheduler != nil {
+		opts = append(opts, flashsale.WithScheduler(o.Scheduler, o.Lead))
+	}
+	if o.Notifier != nil {
+		if o.ReminderPacing == (flashsale.ReminderPacing{}) {
+			o.ReminderPacing = flashsale.DefaultReminderPacing
+		}
+		opts = append(opts, flashsale.WithNotifier(o.Notifier, o.ReminderPacing))
+	}
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
+	o.Warm.Lead = o.Lead
+	warmer := &warmup.Warmer{ListSales: store.ListSales, Provisioner: o.Provisioner, Config: o.Warm, Now: svc.Now, Log: log}
 	return &App{
 		Service:        svc,
 		Handlers:       apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
@@ -189,6 +242,16 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 		Settle:         svc.SettleAll,
 		BanSync:        banSync(svc, o.WAFSync, log),
 		AccountCreated: accountCreated(o.Cognito, svc.Now),
+		WarmUp: func(ctx context.Context, sc flashsale.Schedule) (warmup.Target, error) {
+			if o.Provisioner == nil {
+				return warmup.Target{}, errors.New("warm-up: no provisioner configured")
+			}
+			return warmer.Run(ctx, sc.Name)
+		},
+		Remind: func(ctx context.Context, sc flashsale.Schedule) (flashsale.RemindStats, error) {
+			return svc.SendReminders(ctx, sc.SaleID)
+		},
+		Preload: func(ctx context.Context) (int, error) { return svc.Preload(ctx, o.Lead+PreloadMargin) },
 	}
 }
 
@@ -235,7 +298,37 @@ func MustFromEnv(function string) *App {
 		log.Error("init failed", "err", err)
 		os.Exit(1)
 	}
+	// Data warm-up: the purchase functions start with the sales about to
+	// open in their cache. Provisioned containers run this init at the
+	// warm-up, so the burst's first purchase makes no sale read. A failure
+	// costs only that read later.
+	if signs {
+		ctx, cancel := context.WithTimeout(context.Background(), preloadTimeout)
+		n, err := a.Preload(ctx)
+		cancel()
+		if err != nil {
+			log.Warn("preload failed; sales will be read on first use", "err", err)
+		} else {
+			log.Info("preloaded sales", "count", n)
+		}
+	}
 	return a
+}
+
+// preloadTimeout bounds the preload inside Lambda's 10 s init.
+const preloadTimeout = 3 * time.Second
+
+// leadFromEnv reads PREPARE_LEAD; unset is the default lead.
+func leadFromEnv() (time.Duration, error) {
+	v := os.Getenv(awsclient.EnvLead)
+	if v == "" {
+		return flashsale.DefaultLead, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive Go duration such as 10m", awsclient.EnvLead, v)
+	}
+	return d, nil
 }
 
 // ChallengeGovernor is the difficulty governor's configuration

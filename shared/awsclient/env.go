@@ -36,4 +36,25 @@ const (
 	// EnvBanSyncFunction names the ip-ban-sync function, which the admin
 	// function invokes (asynchronously) after each IP ban change.
 	EnvBanSyncFunction = "BAN_SYNC_FUNCTION"
+
+	// The preparation phase (docs/design/preparation.md).
+	// EnvLead is how long before a sale opens its warm-up and reminders
+	// run, as a Go duration ("10m"); unset: flashsale.DefaultLead. The
+	// admin, orders, warm-up and notifier functions read the same value.
+	EnvLead = "PREPARE_LEAD"
+	// The admin function creates each sale's one-time schedules in this
+	// EventBridge Scheduler group, with this role (which may invoke the two
+	// targets), targeting the warm-up and notifier functions.
+	EnvScheduleGroup    = "SCHEDULE_GROUP"
+	EnvSchedulerRole    = "SCHEDULER_ROLE_ARN"
+	EnvWarmUpFunction   = "WARMUP_FUNCTION_ARN"
+	EnvNotifierFunction = "NOTIFIER_FUNCTION_ARN"
+	// The warm-up function sets the provisioned concurrency of this
+	// function's alias, between the baseline and the ceiling.
+	EnvReserveFunction = "RESERVE_FUNCTION_NAME"
+	EnvReserveAlias    = "RESERVE_ALIAS"
+	EnvWarmBaseline    = "WARM_BASELINE"
+	EnvWarmCeiling     = "WARM_CEILING"
+	// EnvReminderTopic is the SNS topic the notifier publishes reminders to.
+	EnvReminderTopic = "REMINDER_TOPIC_ARN"
 )

@@ -10,6 +10,7 @@
 //	Orders  pk=ALLOW#<sale>#<user> sk=ALLOW     a user on a sale's allowlist
 //	Orders  pk=BAN#IP sk=<ban id>               an IP ban, TTL at its expiry
 //	Orders  pk=BAN#USER sk=<user>               a user ban, TTL at its expiry
+//	Orders  pk=REMIND#<sale>#<b> sk=<user>      a reminder subscription (reminder.go)
 //
 // A sale's orders sit under OrderBuckets() partitions (five per shard), so
 // order writes scale like stock writes and settlement can read them all with

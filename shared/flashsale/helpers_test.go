@@ -329,3 +329,28 @@ func (c *countingStore) DeleteUserBan(ctx context.Context, userID string, now ti
 	c.count("DeleteUserBan")
 	return c.next.DeleteUserBan(ctx, userID, now)
 }
+
+func (c *countingStore) AddReminder(ctx context.Context, r flashsale.Reminder, expires time.Time) (bool, error) {
+	c.count("AddReminder")
+	return c.next.AddReminder(ctx, r, expires)
+}
+
+func (c *countingStore) DeleteReminder(ctx context.Context, saleID, userID string) error {
+	c.count("DeleteReminder")
+	return c.next.DeleteReminder(ctx, saleID, userID)
+}
+
+func (c *countingStore) Reminders(ctx context.Context, saleID string) ([]flashsale.Reminder, error) {
+	c.count("Reminders")
+	return c.next.Reminders(ctx, saleID)
+}
+
+func (c *countingStore) ClaimReminder(ctx context.Context, saleID, userID string, now time.Time) error {
+	c.count("ClaimReminder")
+	return c.next.ClaimReminder(ctx, saleID, userID, now)
+}
+
+func (c *countingStore) UnclaimReminder(ctx context.Context, saleID, userID string) error {
+	c.count("UnclaimReminder")
+	return c.next.UnclaimReminder(ctx, saleID, userID)
+}

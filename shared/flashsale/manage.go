@@ -51,11 +51,37 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	if err != nil {
 		return SaleView{}, err
 	}
-	if err := s.store.CreateSale(ctx, sale, SplitStock(sale.Stock, sale.Shards)); err != nil {
+	err = s.store.CreateSale(ctx, sale, SplitStock(sale.Stock, sale.Shards))
+	if errors.Is(err, ErrSaleExists) {
+		// The same definition again puts its schedules again, which heals
+		// a create whose scheduling failed (ErrNotScheduled); the answer
+		// is still ErrSaleExists.
+		if old, rerr := s.store.Sale(ctx, sale.ID); rerr == nil && old.SameDefinition(sale) {
+			if err := s.schedule(ctx, sale); err != nil {
+				return SaleView{}, err
+			}
+		}
+		return SaleView{}, ErrSaleExists
+	}
+	if err != nil {
 		return SaleView{}, s.unavailable(err, "create sale %s", sale.ID)
 	}
 	s.forget(sale.ID)
+	if err := s.schedule(ctx, sale); err != nil {
+		return SaleView{}, err
+	}
 	return s.GetSale(ctx, sale.ID)
+}
+
+// AdminSale answers GET /admin/sales/{id}: the sale as its creation
+// answered it, counters fresh.
+// Errors: ErrSaleNotFound, ErrUnavailable.
+func (s *Service) AdminSale(ctx context.Context, saleID string) (SaleView, error) {
+	if !ValidID(saleID) {
+		return SaleView{}, ErrSaleNotFound
+	}
+	s.forget(saleID)
+	return s.GetSale(ctx, saleID)
 }
 
 // Restock adds units to a sale (an admin action) and counts them as loaded.

@@ -35,6 +35,12 @@ type Service struct {
 	sales      map[string]*saleEntry
 	banCache   userBanCache
 
+	// Preparation: where schedules and reminders go (nil: nowhere).
+	scheduler Scheduler
+	lead      time.Duration
+	notifier  Notifier
+	pacing    ReminderPacing
+
 	keys            *admission.Keys
 	governor        *admission.Governor
 	governorRate    float64
@@ -84,6 +90,8 @@ func NewService(store Store, queue OrderQueue, opts ...Option) *Service {
 		staleAfter: 2 * time.Minute,
 		settleWait: DefaultSettleWait,
 		sales:      map[string]*saleEntry{},
+		lead:       DefaultLead,
+		pacing:     DefaultReminderPacing,
 
 		governorRate:    admission.DefaultGovernorRate,
 		governorCeiling: admission.DefaultGovernorCeiling,

@@ -159,6 +159,20 @@ type Store interface {
 	// Errors: ErrBanNotFound (also for one that expired).
 	DeleteUserBan(ctx context.Context, userID string, now time.Time) error
 
+	// AddReminder subscribes a user to a sale's reminder; created is false
+	// when they were subscribed already (nothing changes then). The store
+	// may forget it after expires.
+	AddReminder(ctx context.Context, r Reminder, expires time.Time) (created bool, err error)
+	// DeleteReminder unsubscribes a user; a missing subscription is fine.
+	DeleteReminder(ctx context.Context, saleID, userID string) error
+	// Reminders lists a sale's subscribers.
+	Reminders(ctx context.Context, saleID string) ([]Reminder, error)
+	// ClaimReminder marks a subscriber notified at now if no one has.
+	// Errors: ErrReminderClaimed when one had, or the subscription is gone.
+	ClaimReminder(ctx context.Context, saleID, userID string, now time.Time) error
+	// UnclaimReminder gives a claim back after a failed send.
+	UnclaimReminder(ctx context.Context, saleID, userID string) error
+
 	// SaveReport stores a sale's latest settlement report.
 	SaveReport(ctx context.Context, r Report) error
 	// Report reads the latest stored report.

@@ -17,8 +17,8 @@ import (
 	"flashsale/shared/reportfmt"
 )
 
-// newSaleJSON is the body of POST /admin/sales.
-type newSaleJSON struct {
+// NewSaleJSON is the body of POST /admin/sales.
+type NewSaleJSON struct {
 	SaleID               string `json:"saleId"`
 	Name                 string `json:"name"`
 	PriceCents           int64  `json:"priceCents"`
@@ -28,23 +28,24 @@ type newSaleJSON struct {
 	Stock                int64  `json:"stock"`
 	PerUserLimit         int64  `json:"perUserLimit"`
 	PaymentWindowSeconds int64  `json:"paymentWindowSeconds"`
-	Shards               int    `json:"shards"`
-	ExpectedPeakRPS      int64  `json:"expectedPeakRps"`
+	Shards               int    `json:"shards,omitempty"`
+	ExpectedPeakRPS      int64  `json:"expectedPeakRps,omitempty"`
 	// Admission is optional, and so is each of its fields: a missing one
 	// takes its default (DESIGN.md, "Admission (v2)").
-	Admission *admissionSpecJSON `json:"admission"`
+	Admission *AdmissionSpecJSON `json:"admission"`
 }
 
-type admissionSpecJSON struct {
-	PurchaseToken      *bool    `json:"purchaseToken"`
-	ChallengeMaxNumber *int64   `json:"challengeMaxNumber"`
-	Groups             []string `json:"groups"`
+// AdmissionSpecJSON is the admission object of a POST /admin/sales body.
+type AdmissionSpecJSON struct {
+	PurchaseToken      *bool    `json:"purchaseToken,omitempty"`
+	ChallengeMaxNumber *int64   `json:"challengeMaxNumber,omitempty"`
+	Groups             []string `json:"groups,omitempty"`
 	MinAccountAgeDays  int64    `json:"minAccountAgeDays"`
 	Allowlist          bool     `json:"allowlist"`
 }
 
 // admission applies the defaults to the fields the admin left out.
-func (a *admissionSpecJSON) admission() *flashsale.Admission {
+func (a *AdmissionSpecJSON) admission() *flashsale.Admission {
 	if a == nil {
 		return nil // the domain's default: tokens on
 	}
@@ -57,6 +58,50 @@ func (a *admissionSpecJSON) admission() *flashsale.Admission {
 	}
 	out.Groups, out.MinAccountAgeDays, out.Allowlist = a.Groups, a.MinAccountAgeDays, a.Allowlist
 	return &out
+}
+
+// ParseNewSale reads a POST /admin/sales body, strictly, into the domain's
+// request; Build validates the rest. `flashsale sales import` reads catalog
+// rows through it, so a file is checked exactly as the route checks a body.
+func ParseNewSale(b []byte) (flashsale.NewSale, error) {
+	var in NewSaleJSON
+	if err := decodeStrict(b, &in); err != nil {
+		return flashsale.NewSale{}, err
+	}
+	n := flashsale.NewSale{
+		ID: in.SaleID, Name: in.Name, PriceCents: in.PriceCents, Currency: in.Currency,
+		Stock: in.Stock, PerUserLimit: in.PerUserLimit, PaymentWindowSeconds: in.PaymentWindowSeconds,
+		Shards: in.Shards, ExpectedPeakRPS: in.ExpectedPeakRPS, Admission: in.Admission.admission(),
+	}
+	var err error
+	if n.StartsAt, err = parseTime("startsAt", in.StartsAt); err != nil {
+		return flashsale.NewSale{}, err
+	}
+	if n.EndsAt, err = parseTime("endsAt", in.EndsAt); err != nil {
+		return flashsale.NewSale{}, err
+	}
+	return n, nil
+}
+
+// SaleDefinition is the POST /admin/sales body that defines s, in full:
+// shards rather than expectedPeakRps, and every admission field.
+func SaleDefinition(s flashsale.Sale) NewSaleJSON {
+	a := s.Admission
+	return NewSaleJSON{
+		SaleID: s.ID, Name: s.Name, PriceCents: s.PriceCents, Currency: s.Currency,
+		StartsAt: flashsale.FormatTime(s.StartsAt), EndsAt: flashsale.FormatTime(s.EndsAt),
+		Stock: s.Stock, PerUserLimit: s.PerUserLimit, PaymentWindowSeconds: int64(s.PaymentWindow / time.Second),
+		Shards: s.Shards,
+		Admission: &AdmissionSpecJSON{PurchaseToken: &a.PurchaseToken, ChallengeMaxNumber: &a.ChallengeMaxNumber,
+			Groups: a.Groups, MinAccountAgeDays: a.MinAccountAgeDays, Allowlist: a.Allowlist},
+	}
+}
+
+// adminSaleDetailJSON is GET /admin/sales/{saleId}: what creating the sale
+// answered (counters fresh), and the definition it was created with.
+type adminSaleDetailJSON struct {
+	adminSaleJSON
+	Definition NewSaleJSON `json:"definition"`
 }
 
 func parseTime(field, v string) (time.Time, error) {
@@ -89,20 +134,15 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 	admins := []string{apispec.GroupAdmin}
 	return Routes{
 		apispec.RouteCreateSale: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
-			var in newSaleJSON
-			if err := decodeJSON(req, &in); err != nil {
+			b, err := body(req)
+			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			n := flashsale.NewSale{
-				ID: in.SaleID, Name: in.Name, PriceCents: in.PriceCents, Currency: in.Currency,
-				Stock: in.Stock, PerUserLimit: in.PerUserLimit, PaymentWindowSeconds: in.PaymentWindowSeconds,
-				Shards: in.Shards, ExpectedPeakRPS: in.ExpectedPeakRPS, Admission: in.Admission.admission(),
-			}
-			var err error
-			if n.StartsAt, err = parseTime("startsAt", in.StartsAt); err != nil {
+			if err := checkJSONContentType(req); err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			if n.EndsAt, err = parseTime("endsAt", in.EndsAt); err != nil {
+			n, err := ParseNewSale(b)
+			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
 			v, err := svc.CreateSale(ctx, n)
@@ -110,6 +150,17 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 				return events.APIGatewayProxyResponse{}, err
 			}
 			return JSON(http.StatusCreated, adminSaleView(v)), nil
+		}),
+		apispec.RouteAdminSale: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			id, err := pathID(req, "saleId")
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			v, err := svc.AdminSale(ctx, id)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			return JSON(http.StatusOK, adminSaleDetailJSON{adminSaleJSON: adminSaleView(v), Definition: SaleDefinition(v.Sale)}), nil
 		}),
 		apispec.RouteRestock: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")

@@ -131,10 +131,24 @@ func decodeJSON(req events.APIGatewayProxyRequest, v any) error {
 	if err != nil {
 		return err
 	}
+	if err := checkJSONContentType(req); err != nil {
+		return err
+	}
+	return decodeStrict(b, v)
+}
+
+// checkJSONContentType answers 400 unless the body is declared JSON.
+func checkJSONContentType(req events.APIGatewayProxyRequest) error {
 	mt, _, err := mime.ParseMediaType(header(req, "Content-Type"))
 	if err != nil || mt != "application/json" {
 		return &flashsale.InputError{Code: "invalid_content_type", Message: "Content-Type must be application/json"}
 	}
+	return nil
+}
+
+// decodeStrict decodes one JSON object into v: an unknown field, a wrong
+// type or trailing data is an *InputError.
+func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

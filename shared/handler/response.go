@@ -58,6 +58,8 @@ var errorTable = []struct {
 	{flashsale.ErrChallengeDisabled, outcome{http.StatusNotFound, "challenge_disabled"}},
 	{flashsale.ErrUserBanned, outcome{http.StatusForbidden, "user_banned"}},
 	{flashsale.ErrBanNotFound, outcome{http.StatusNotFound, "ban_not_found"}},
+	{flashsale.ErrSaleStarted, outcome{http.StatusConflict, "sale_started"}},
+	{flashsale.ErrNotScheduled, outcome{http.StatusServiceUnavailable, "not_scheduled"}},
 	{errUnauthorized, outcome{http.StatusUnauthorized, "unauthorized"}},
 	{errBodyTooLarge, outcome{http.StatusRequestEntityTooLarge, "body_too_large"}},
 	{errMethodNotAllowed, outcome{http.StatusNotFound, "not_found"}},

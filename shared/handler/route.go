@@ -32,6 +32,6 @@ func NewAPI(svc *flashsale.Service, webhookSecret []byte, notify BanNotifier, lo
 		apispec.RouteReserve:  NewReserve(svc, log),
 		apispec.RouteWebhook:  NewWebhook(svc, webhookSecret, log),
 	}
-	addAll(r, NewOrders(svc, log), NewAdmin(svc, log), NewAdmission(svc, log), NewBans(svc, notify, log))
+	addAll(r, NewOrders(svc, log), NewAdmin(svc, log), NewAdmission(svc, log), NewBans(svc, notify, log), NewReminders(svc, log))
 	return r
 }

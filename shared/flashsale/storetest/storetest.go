@@ -72,6 +72,8 @@ func Run(t *testing.T, newStore func(tb testing.TB) flashsale.Store) {
 		{"Report_Copies", s.testReportCopies},
 		{"Allowlist", s.testAllowlist},
 		{"Bans", s.testBans},
+		{"Reminders", s.testReminders},
+		{"ClaimReminder_Concurrent", s.testClaimReminderConcurrent},
 	} {
 		t.Run(tc.name, tc.test)
 	}
