@@ -23,6 +23,7 @@ import (
 
 	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
 )
 
 // eventTypes maps each fixture to the event its function receives: an API
@@ -47,6 +48,11 @@ var eventTypes = map[string]func() any{
 	"settlement.json":        func() any { return new(events.EventBridgeEvent) },
 	"ip-ban-sync.json":       func() any { return new(events.EventBridgeEvent) },
 	"account-created.json":   func() any { return new(events.CognitoEventUserPoolsPostConfirmation) },
+	"admin-sale.json":        apiRequest,
+	"reminder.json":          apiRequest,
+	// The preparation schedules hand their targets a flashsale.Schedule.
+	"warm-up.json":  func() any { return new(flashsale.Schedule) },
+	"notifier.json": func() any { return new(flashsale.Schedule) },
 }
 
 func apiRequest() any { return new(events.APIGatewayProxyRequest) }

@@ -46,6 +46,7 @@ type fixture struct {
 	admission handler.Routes
 	orders    handler.Routes
 	admin     handler.Routes
+	reminders handler.Routes
 	writer    func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 	settle    func(context.Context, events.EventBridgeEvent) error
 }
@@ -96,6 +97,7 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	f.orders = handler.NewOrders(f.svc, cfg.log)
 	f.orders[apispec.RouteWebhook] = handler.NewWebhook(f.svc, secret, cfg.log)
 	f.admin = handler.NewAdmin(f.svc, cfg.log)
+	f.reminders = handler.NewReminders(f.svc, cfg.log)
 	f.writer = handler.NewOrderWriter(f.svc, cfg.log)
 	f.settle = handler.NewSettlement(f.svc, cfg.log)
 	return f
