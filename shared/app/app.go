@@ -11,11 +11,15 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -23,9 +27,12 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/awsclient"
 	"flashsale/shared/dynamostore"
+	"flashsale/shared/ebscheduler"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
+	"flashsale/shared/lambdawarm"
 	"flashsale/shared/metric"
+	"flashsale/shared/snsnotifier"
 	"flashsale/shared/sqsqueue"
 	"flashsale/shared/wafsync"
 	"flashsale/shared/warmup"
@@ -166,6 +173,9 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 	}
 	if o.BanNotifier == nil && o.WAFSync == nil {
 		o.BanNotifier, o.WAFSync = banSyncFromEnv(cfg)
+	}
+	if err := prepareFromEnv(cfg, &o); err != nil {
+		return nil, err
 	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups)
@@ -329,6 +339,108 @@ func leadFromEnv() (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive Go duration such as 10m", awsclient.EnvLead, v)
 	}
 	return d, nil
+}
+
+// prepareFromEnv builds the preparation phase's adapters that o lacks
+// from the environment. Each function gets only the variables of its own
+// part (the admin function the schedule ones, the warm-up function the
+// reserve ones, the notifier the topic), so a group entirely unset builds
+// nothing; a group half set is a stack bug, refused at init rather than
+// found when the first sale fails to warm up.
+func prepareFromEnv(cfg aws.Config, o *Options) error {
+	if o.Scheduler == nil {
+		env, err := envGroup(awsclient.EnvScheduleGroup, awsclient.EnvSchedulerRole, awsclient.EnvWarmUpFunction, awsclient.EnvNotifierFunction)
+		if err != nil {
+			return err
+		}
+		if env != nil {
+			sc, err := ebscheduler.New(scheduler.NewFromConfig(cfg), ebscheduler.Config{
+				Group: env[0], RoleARN: env[1], WarmUpARN: env[2], NotifierARN: env[3],
+			}, time.Now)
+			if err != nil {
+				return err
+			}
+			o.Scheduler = sc
+		}
+	}
+	if o.Notifier == nil {
+		if topic := os.Getenv(awsclient.EnvReminderTopic); topic != "" {
+			n, err := snsnotifier.New(sns.NewFromConfig(cfg), topic)
+			if err != nil {
+				return err
+			}
+			o.Notifier = n
+		}
+	}
+	if o.Provisioner == nil {
+		env, err := envGroup(awsclient.EnvReserveFunction, awsclient.EnvReserveAlias)
+		if err != nil {
+			return err
+		}
+		if env != nil {
+			p, err := lambdawarm.New(lambda.NewFromConfig(cfg), env[0], env[1], o.Logger)
+			if err != nil {
+				return err
+			}
+			o.Provisioner = p
+		}
+	}
+	if o.Warm.Baseline == 0 && o.Warm.Ceiling == 0 {
+		w, err := warmFromEnv()
+		if err != nil {
+			return err
+		}
+		o.Warm.Baseline, o.Warm.Ceiling = w.Baseline, w.Ceiling
+	}
+	return nil
+}
+
+// envGroup reads variables that go together: all set gives their values,
+// none set gives nil, and anything between is an error naming the
+// missing ones.
+func envGroup(names ...string) ([]string, error) {
+	vals := make([]string, len(names))
+	var set, missing []string
+	for i, n := range names {
+		if vals[i] = os.Getenv(n); vals[i] == "" {
+			missing = append(missing, n)
+		} else {
+			set = append(set, n)
+		}
+	}
+	switch {
+	case len(set) == 0:
+		return nil, nil
+	case len(missing) > 0:
+		return nil, fmt.Errorf("%s set without %s: they go together", strings.Join(set, ", "), strings.Join(missing, ", "))
+	}
+	return vals, nil
+}
+
+// warmFromEnv reads WARM_BASELINE and WARM_CEILING; unset is 0 (no
+// baseline, no cap).
+func warmFromEnv() (warmup.Config, error) {
+	var w warmup.Config
+	for _, v := range []struct {
+		name string
+		to   *int
+	}{{awsclient.EnvWarmBaseline, &w.Baseline}, {awsclient.EnvWarmCeiling, &w.Ceiling}} {
+		s := os.Getenv(v.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return warmup.Config{}, fmt.Errorf("%s=%q: want a whole number of environments, 0 or more", v.name, s)
+		}
+		*v.to = n
+	}
+	// The ceiling is the reserve function's reserved concurrency, which
+	// the baseline alone must already fit under.
+	if w.Ceiling > 0 && w.Baseline > w.Ceiling {
+		return warmup.Config{}, fmt.Errorf("%s=%d is over %s=%d", awsclient.EnvWarmBaseline, w.Baseline, awsclient.EnvWarmCeiling, w.Ceiling)
+	}
+	return w, nil
 }
 
 // ChallengeGovernor is the difficulty governor's configuration

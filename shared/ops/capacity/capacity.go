@@ -214,6 +214,11 @@ type Concurrency struct {
 	// SaleReadsPerSecond is the sale item's strongly consistent reads, one
 	// per second from each reserve and admission environment.
 	SaleReadsPerSecond float64 `json:"saleReadsPerSecond"`
+	// WarmUp is what a sale created with this plan's shards gets
+	// provisioned from startsAt − lead to endsAt (warmup.ForSale): the
+	// Provisioned of N × ShardRPS at the default p99, since a stored sale
+	// keeps its shards, not the peak it was sized for.
+	WarmUp int `json:"warmUp"`
 }
 
 // Queue sizes the FIFO order queue and its consumer.
@@ -289,6 +294,7 @@ func New(in Input) (Plan, error) {
 	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + BanSyncReserved + UnreservedMinimum
 	c.RampSeconds = float64((c.Reserved+ScaleStep-1)/ScaleStep-1) * ScaleInterval.Seconds()
 	c.SaleReadsPerSecond = float64(c.Reserved+p.Admission.Concurrency) / SaleRefresh.Seconds()
+	c.WarmUp = ceil(float64(int64(n)*ShardRPS) * DefaultReserveP99.Seconds())
 
 	p.Tables = Tables{
 		SalesWRU:  r * WRUTakeStock,

@@ -297,6 +297,10 @@ func TestWriteText(t *testing.T) {
 		"-c reservedConcurrency=500",
 		"token issue rate T = floor(R / 3) = 1,666 buyers/s admitted; burst 833",
 		"\"shards\": 7",
+		// The warm-up provisions for the sale's 7 shards (5,600/s), not R.
+		"provisioned concurrency by ceil(N × 800 × 50ms) = 280",
+		"280 × 512 MB = $1.68 per hour, for lead + duration = 10 min + 60 min = 70 min → $1.96 per sale",
+		"each sale's warm-up adds its 280",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan text lacks %q", want)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
@@ -49,6 +50,10 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("   account needs reserved + writer + admission + ban sync + 100 unreserved = %d + %d + %d + 1 + 100 = %d", c.Reserved, q.WriterMax, ad.Concurrency, c.AccountNeeded)
 	f("   cold ramp to reserved = (ceil(%d / 1,000) − 1) × 10 s = %.0f s; sell-out in %.2f s", c.Reserved, c.RampSeconds, sh.SellOutSeconds)
 	f("   sale item reads = (reserved + admission) / %v refresh = %s RCU/s of 3,000 (strongly consistent GetItem)", SaleRefresh, num(c.SaleReadsPerSecond))
+	f("   warm-up: from startsAt − lead (%s by default) to endsAt, the sale's schedules raise the reserve alias's", minutes(flashsale.DefaultLead))
+	f("   provisioned concurrency by ceil(N × %d × %v) = %d (a stored sale keeps its shards, not R; default p99),", ShardRPS, DefaultReserveP99, c.WarmUp)
+	f("   on top of the stack's baseline (provisionedConcurrency); overlapping sales add up, capped at reserved")
+	f("   concurrency (%d); a cool-down at endsAt leaves the sales still running warm.", c.Reserved)
 	f("")
 	f("5. FIFO queue and order writer (300 msg/s per group; Lambda concurrency on FIFO = min(groups, max concurrency))")
 	f("   enqueue rate E ≤ R = %s msg/s (one SendMessage per accepted order); high-throughput FIFO allows 70,000", num(q.EnqueuePerSecond))
@@ -74,6 +79,12 @@ func (p Plan) WriteText(w io.Writer) error {
 	row("rejected after sell-out", co.Rejected)
 	f("   this sale: a million attempts with %s accepted = $%.2f", num(float64(co.BlendedAccepted)), co.Blended)
 	f("   provisioned concurrency: %d × %d MB = $%.2f per hour configured (not per attempt)", c.Provisioned, ReserveMemoryMB, co.ProvisionedPerHour)
+	// The warm window is what a sale pays for provisioned concurrency:
+	// lead + duration, at the warm-up's figure (section 4).
+	warm := flashsale.DefaultLead + time.Hour
+	warmPerHour := float64(c.WarmUp) * gbSeconds(ReserveMemoryMB, 3600) * pr.LambdaProvisionedGBSecond
+	f("   warm-up of a 1-hour sale: %d × %d MB = $%.2f per hour, for lead + duration = %s + 60 min = %s → $%.2f per sale",
+		c.WarmUp, ReserveMemoryMB, warmPerHour, minutes(flashsale.DefaultLead), minutes(warm), warm.Hours()*warmPerHour)
 	f("   Not included: 429s (WAF still inspects them), Cognito, CloudWatch Logs, data transfer.")
 	f("")
 	f("8. Admission: purchase tokens (a token lives 5 minutes and is reused: one per buyer per sale)")
@@ -93,9 +104,11 @@ func (p Plan) WriteText(w io.Writer) error {
 	}
 	f("")
 	f("Deploy with:")
-	f("   cdk deploy -c stage=prod -c reservedConcurrency=%d -c provisionedConcurrency=%d \\", c.Reserved, c.Provisioned)
+	f("   cdk deploy -c stage=prod -c reservedConcurrency=%d \\", c.Reserved)
 	f("     -c orderWriterMaxConcurrency=%d -c fifoGroups=%d -c warmThroughput=12000:%d", q.WriterMax, q.Groups, tb.WarmWrite)
 	f("   and create the sale with \"shards\": %d (or \"expectedPeakRps\": %d).", sh.Count, in.PeakRPS)
+	f("   provisionedConcurrency is the baseline kept warm outside sales: leave it at 0 unless everyday traffic")
+	f("   needs warm environments, since each sale's warm-up adds its %d for its own window (section 4).", c.WarmUp)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -112,6 +125,11 @@ func WritePrices(w io.Writer, pr Prices) error {
 `, pr.AsOf, pr.APIGatewayPerMillion, pr.WAFPerMillion, pr.LambdaRequestsPerMillion, pr.LambdaGBSecond,
 		pr.LambdaProvisionedGBSecond, pr.WRUPerMillion, pr.RRUPerMillion, pr.SQSFIFOPerMillion)
 	return err
+}
+
+// minutes writes d as "70 min".
+func minutes(d time.Duration) string {
+	return strconv.FormatFloat(d.Minutes(), 'f', -1, 64) + " min"
 }
 
 func yes(b bool) string {
