@@ -131,6 +131,12 @@ func (s *Service) SendReminders(ctx context.Context, saleID string) (RemindStats
 	if err != nil {
 		return RemindStats{}, s.unavailable(err, "read sale %s", saleID)
 	}
+	if !s.now().Before(st.EndsAt) {
+		// A late run (a retried or clamped schedule) has nothing left to
+		// remind of. One after the opening still goes: the sale is live.
+		s.log.InfoContext(ctx, "sale ended; no reminders sent", "sale", saleID)
+		return RemindStats{}, nil
+	}
 	subs, err := s.store.Reminders(ctx, saleID)
 	if err != nil {
 		return RemindStats{}, s.unavailable(err, "list reminders of %s", saleID)

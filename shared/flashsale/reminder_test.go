@@ -141,3 +141,22 @@ func TestReminderPacing_Rate(t *testing.T) {
 		}
 	}
 }
+
+func TestSendReminders_AfterTheEndSendsNothing(t *testing.T) {
+	box := &outbox{sent: map[string]int{}}
+	e := newEnv(t, flashsale.WithNotifier(box, fastPacing))
+	ctx := context.Background()
+	e.clock.Set(testStart.Add(-time.Hour))
+	e.createSale(t, "soon", 10, 1, 1)
+	if _, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(testEnd)
+	if st, err := e.svc.SendReminders(ctx, "soon"); err != nil || st.Sent != 0 || len(box.sent) != 0 {
+		t.Fatalf("run after the end: %+v, %v, outbox %v; want nothing sent", st, err, box.sent)
+	}
+	e.clock.Set(testStart.Add(time.Minute)) // a late run while the sale is live still reminds
+	if st, err := e.svc.SendReminders(ctx, "soon"); err != nil || st.Sent != 1 {
+		t.Fatalf("run after the opening: %+v, %v; want 1 sent", st, err)
+	}
+}
