@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -20,6 +21,8 @@ const (
 	ContextWriterConcurrency = "orderWriterMaxConcurrency"
 	ContextFIFOGroups        = "fifoGroups"
 	ContextAssetRoot         = "assetRoot"
+	// ContextPrepareLead is a Go duration, e.g. 10m.
+	ContextPrepareLead = "prepareLead"
 )
 
 // PropsFromContext reads the stack props from the CDK context of node. Values
@@ -68,6 +71,13 @@ func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
 			return nil, fmt.Errorf("context %s=%q: want READ:WRITE units per second, e.g. 40000:20000", ContextWarmThroughput, s)
 		}
 		p.WarmThroughput = &WarmThroughput{ReadUnitsPerSecond: read, WriteUnitsPerSecond: write}
+	}
+	if s := str(ContextPrepareLead); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("context %s=%q: want a Go duration, e.g. 10m", ContextPrepareLead, s)
+		}
+		p.PrepareLead = d
 	}
 	return p, nil
 }

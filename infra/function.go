@@ -37,11 +37,36 @@ var admissionKeyReaders = map[string]bool{
 	apispec.FunctionReserve:   true,
 }
 
+// leadReaders are the functions that read PREPARE_LEAD: admin schedules by
+// it, orders and the purchase functions preload and cache by it, warm-up
+// and notifier count sales inside it.
+var leadReaders = map[string]bool{
+	apispec.FunctionAdmin:     true,
+	apispec.FunctionOrders:    true,
+	apispec.FunctionReserve:   true,
+	apispec.FunctionAdmission: true,
+	apispec.FunctionWarmUp:    true,
+	apispec.FunctionNotifier:  true,
+}
+
+// ReserveAlias is the alias of the reserve function that API Gateway
+// invokes and whose provisioned concurrency the warm-up sets.
+const ReserveAlias = "live"
+
 // functions are the deployed Lambdas by apispec name. api holds what API
-// Gateway invokes: the function, or its provisioned alias.
+// Gateway invokes: the function, or for reserve its alias.
 type functions struct {
-	byName map[string]awslambda.Function
-	api    map[string]awslambda.IFunction
+	byName       map[string]awslambda.Function
+	api          map[string]awslambda.IFunction
+	reserveAlias awslambda.Alias
+}
+
+// grantTable lets fn take actions on table t, and nothing else.
+func grantTable(fn awslambda.Function, t awsdynamodb.Table, actions ...string) {
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: jsii.Strings(*t.TableArn()),
+	}))
 }
 
 // logRetention keeps dev logs a week and prod logs three months (long enough
@@ -79,6 +104,9 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 		if admissionKeyReaders[name] {
 			fnEnv[awsclient.EnvAdmissionKeysARN] = d.admissionKeys.SecretArn()
 		}
+		if leadReaders[name] {
+			fnEnv[awsclient.EnvLead] = jsii.String(s.props.PrepareLead.String())
+		}
 		if name == apispec.FunctionIPBanSync {
 			fnEnv[awsclient.EnvIPSetV4Name] = jsii.String(s.ipSetName("ipv4"))
 			fnEnv[awsclient.EnvIPSetV4ID] = bans.v4.AttrId()
@@ -96,23 +124,23 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	f.byName[apispec.FunctionAdmin].AddEnvironment(jsii.String(awsclient.EnvBanSyncFunction), sync.FunctionName(), nil)
 
 	grant := func(fn string, t awsdynamodb.Table, actions ...[]string) {
-		var all []*string
+		var all []string
 		for _, a := range actions {
-			all = append(all, *jsii.Strings(a...)...)
+			all = append(all, a...)
 		}
-		f.byName[fn].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:   &all,
-			Resources: jsii.Strings(*t.TableArn()),
-		}))
+		grantTable(f.byName[fn], t, all...)
 	}
 	grant(apispec.FunctionSaleInfo, d.sales, ddbRead)
 
-	grant(apispec.FunctionReserve, d.sales, ddbGetBatch, ddbUpdate)
+	// Reserve and admission preload the sales about to open during init
+	// (a Scan), so the burst's first purchase makes no sale read.
+	grant(apispec.FunctionReserve, d.sales, ddbGetBatch, ddbUpdate, []string{"dynamodb:Scan"})
 	grant(apispec.FunctionReserve, d.orders, ddbRead, ddbWrite)
 	d.queue.GrantSendMessages(f.byName[apispec.FunctionReserve])
 
-	// Orders serves status, cancel (units back to the shards) and the
-	// payment webhook, which alone reads the signing secret.
+	// Orders serves status, cancel (units back to the shards), reminder
+	// subscriptions (PutItem and DeleteItem of REMIND items, in ddbWrite)
+	// and the payment webhook, which alone reads the signing secret.
 	grant(apispec.FunctionOrders, d.sales, ddbGetBatch, ddbUpdate)
 	grant(apispec.FunctionOrders, d.orders, ddbRead, ddbWrite)
 	d.webhookSecret.GrantRead(f.byName[apispec.FunctionOrders], nil)
@@ -122,7 +150,7 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	// user bans it refreshes every few seconds (Query on BAN#USER; reserve
 	// does the same through ddbRead). Challenges and tokens are HMACs,
 	// stored nowhere.
-	grant(apispec.FunctionAdmission, d.sales, ddbRead)
+	grant(apispec.FunctionAdmission, d.sales, ddbRead, []string{"dynamodb:Scan"})
 	grant(apispec.FunctionAdmission, d.orders, []string{"dynamodb:GetItem", "dynamodb:Query"})
 	// GetSecretValue alone: the functions read the key set once per
 	// container and never describe or list secrets.
@@ -169,14 +197,20 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 		MaxConcurrency:          jsii.Number(s.props.OrderWriterMaxConcurrency),
 	}))
 
+	// The alias always exists, so the warm-up has something to provision
+	// and API Gateway invokes the same ARN in and out of sales. Its
+	// provisioned concurrency in the template is the baseline; the
+	// warm-up raises it per sale outside CloudFormation. That is drift: a
+	// deploy that updates the alias (any reserve change publishes a new
+	// version) sets it back to the baseline, so never deploy inside a
+	// sale window (docs/deploy.md, "Preparation timeline").
+	reserve := f.byName[apispec.FunctionReserve]
+	aliasProps := &awslambda.AliasProps{AliasName: jsii.String(ReserveAlias), Version: reserve.CurrentVersion()}
 	if n := s.props.ProvisionedConcurrency; n > 0 {
-		reserve := f.byName[apispec.FunctionReserve]
-		f.api[apispec.FunctionReserve] = awslambda.NewAlias(s.st, jsii.String("ReserveLive"), &awslambda.AliasProps{
-			AliasName:                       jsii.String("live"),
-			Version:                         reserve.CurrentVersion(),
-			ProvisionedConcurrentExecutions: jsii.Number(n),
-		})
+		aliasProps.ProvisionedConcurrentExecutions = jsii.Number(n)
 	}
+	f.reserveAlias = awslambda.NewAlias(s.st, jsii.String("ReserveLive"), aliasProps)
+	f.api[apispec.FunctionReserve] = f.reserveAlias
 	return f
 }
 
@@ -226,6 +260,17 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 		// a ban until the next pass. Nudges that find it busy wait in
 		// Lambda's async queue.
 		props.ReservedConcurrentExecutions = jsii.Number(1)
+	case apispec.FunctionWarmUp:
+		// Each run sets what the sales want at that moment, so a retry is
+		// never stale, and it may be all that keeps a sale from opening
+		// cold: a lone sale's next schedule is its cool-down, after the
+		// sale. Lambda's default two retries, stated.
+		props.RetryAttempts = jsii.Number(2)
+	case apispec.FunctionNotifier:
+		// A rerun notifies only subscribers nobody has claimed, so a retry
+		// sends each reminder at most once and catches failed sends
+		// minutes before the last call does. Lambda's two retries, stated.
+		props.RetryAttempts = jsii.Number(2)
 	}
 	fn := awslambda.NewFunction(s.st, jsii.String(name), props)
 	// Names the function in the bill and for the template tests.

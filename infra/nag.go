@@ -61,6 +61,11 @@ func (s *stack) suppressNagFindings(d *data, fns *functions, a *api) {
 			"custom:created_at of the user in its event, in the pool in its event.",
 		"Resource::arn:<AWS::Partition>:cognito-idp:<AWS::Region>:<AWS::AccountId>:userpool/*")
 
+	suppress(fns.byName[apispec.FunctionAdmin].Role(), "AwsSolutions-IAM5",
+		"Admin creates one schedule per sale and job, named at run time (<saleId>.warm-up, …), so the resource is every "+
+			"schedule of this stack's own group and no other; the actions are only Create, Update and Get.",
+		"Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"+ScheduleGroupName(s.props.Stage)+"/*")
+
 	suppress(a.rest.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4",
 		"API Gateway's account-level logging role; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for it "+
 			"and it is what access and execution logging require.",

@@ -39,9 +39,17 @@ func every(d time.Duration) string {
 	return fmt.Sprintf("every %g minutes", d.Minutes())
 }
 
+// ownAlarm are the functions whose errors have an alarm of their own, which
+// says what a failure means, instead of the generic one.
+var ownAlarm = map[string]bool{
+	apispec.FunctionIPBanSync: true,
+	apispec.FunctionWarmUp:    true,
+	apispec.FunctionNotifier:  true,
+}
+
 // newOperations adds the settlement and ban-sync schedules, the alarm topic,
 // the alarms and the dashboard.
-func (s *stack) newOperations(d *data, fns *functions, a *api) {
+func (s *stack) newOperations(d *data, fns *functions, a *api, prep *preparation) {
 	schedule := func(id, desc string, rate time.Duration, fn string) {
 		awsevents.NewRule(s.st, jsii.String(id), &awsevents.RuleProps{
 			Description: jsii.String(desc),
@@ -116,7 +124,7 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 	alarm("OrdersQueueAge", "The oldest order has waited over 5 minutes for the writer.",
 		d.queue.MetricApproximateAgeOfOldestMessage(max), 300, 3)
 	for _, name := range apispec.FunctionNames() {
-		if name == apispec.FunctionIPBanSync {
+		if ownAlarm[name] {
 			continue // its own alarm below says what a failure means
 		}
 		alarm("Errors-"+name, "The "+name+" function returned errors (a crash, timeout or an error return).",
@@ -130,6 +138,29 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 		"still blocked, or none at all after a deploy reset the IP sets), e.g. over 10,000 addresses in a set or a WAF error. "+
 		"Read its logs; docs/deploy.md, \"Bans\".",
 		banSync.MetricErrors(sum), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, 1)
+
+	// The preparation phase: each alarm fires on the first failure, since
+	// a sale's warm-up and reminders happen once, minutes before it opens.
+	atLeastOne := func(id, desc string, m awscloudwatch.IMetric) {
+		newAlarm(id, desc, m, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1, 1)
+	}
+	warmUp := fns.byName[apispec.FunctionWarmUp]
+	notifier := fns.byName[apispec.FunctionNotifier]
+	atLeastOne("WarmUpFailed", "The warm-up function failed: the reserve alias's provisioned concurrency may not match the sales "+
+		"(a sale about to open may be cold, or one that ended still billed). Lambda retries twice; if it keeps failing, read its "+
+		"logs and invoke it by hand. docs/deploy.md, \"Preparation timeline\".",
+		warmUp.MetricErrors(sum))
+	atLeastOne("RemindFailed", "The notifier function failed: some subscribers were not reminded of a sale (failed sends are given "+
+		"back and retried, then taken by the last call a minute before the opening). Read its logs. docs/deploy.md, \"Preparation timeline\".",
+		notifier.MetricErrors(sum))
+	// Scheduler's view: a target it could not invoke (the role, a throttle,
+	// a deleted function), and a schedule it gave up on.
+	atLeastOne("ScheduleTargetErrors", "EventBridge Scheduler could not invoke a preparation target (warm-up or notifier) of group "+
+		ScheduleGroupName(s.props.Stage)+": check the scheduler role and the functions.",
+		prep.group.MetricTargetErrors(sum))
+	atLeastOne("ScheduleDropped", "EventBridge Scheduler dropped a preparation schedule after its retries: a sale's warm-up, reminder "+
+		"or cool-down did not run. Run it by hand (docs/deploy.md, \"Preparation timeline\").",
+		prep.group.MetricDropped(sum))
 
 	graph := func(title string, left ...awscloudwatch.IMetric) awscloudwatch.IWidget {
 		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -166,6 +197,16 @@ func (s *stack) newOperations(d *data, fns *functions, a *api) {
 				graph("Orders queue", d.queue.MetricApproximateNumberOfMessagesVisible(max), d.queue.MetricApproximateAgeOfOldestMessage(max)),
 				graph("Dead-letter queue", d.dlq.MetricApproximateNumberOfMessagesVisible(max)),
 				graph("Order writer", writer.MetricInvocations(sum), writer.MetricErrors(sum), writer.MetricDuration(p99)),
+			},
+			{
+				// The warm-up and cool-downs show as steps in provisioned
+				// concurrency; spillover means the burst outgrew it.
+				graph("Reserve provisioned concurrency",
+					fns.reserveAlias.Metric(jsii.String("ProvisionedConcurrentExecutions"), max),
+					fns.reserveAlias.Metric(jsii.String("ProvisionedConcurrencySpilloverInvocations"), sum)),
+				graph("Warm-up and notifier invocations, errors",
+					warmUp.MetricInvocations(sum), warmUp.MetricErrors(sum), notifier.MetricInvocations(sum), notifier.MetricErrors(sum)),
+				graph("Preparation schedules", prep.group.MetricAttempts(sum), prep.group.MetricTargetErrors(sum), prep.group.MetricDropped(sum)),
 			},
 			{
 				// Every apispec.BanSyncEvery and after each IP-ban change;

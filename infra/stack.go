@@ -1,7 +1,8 @@
 // Package infra is the flashsale stack in the AWS CDK: the REST API with its
 // throttles, Cognito and WAF (IP bans, per-IP rate rule); one Lambda per
 // apispec function; the tables and queues from shared/schema; and the
-// schedules, alarms and dashboard that run a sale. cdk.json runs
+// schedules, alarms and dashboard that run a sale, and the preparation
+// phase's schedule group, scheduler role and reminder topic. cdk.json runs
 // infra/cdkapp, and template-tests/ builds the same stack.
 package infra
 
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -16,6 +18,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
 	"flashsale/shared/schema"
 )
 
@@ -31,8 +34,10 @@ type FlashSaleStackProps struct {
 	// ReservedConcurrency caps and guarantees the reserve function's
 	// concurrency, isolating the burst from the other functions.
 	ReservedConcurrency int
-	// ProvisionedConcurrency keeps that many reserve environments warm for a
-	// sale; 0 provisions none. It must not exceed ReservedConcurrency.
+	// ProvisionedConcurrency keeps that many reserve environments warm
+	// outside sales: the baseline the warm-up adds each sale's share to
+	// (WARM_BASELINE); 0 provisions none. It must not exceed
+	// ReservedConcurrency, which is the warm-up's ceiling.
 	ProvisionedConcurrency int
 	// WarmThroughput pre-warms both tables for a sale day; nil leaves
 	// DynamoDB's default.
@@ -41,6 +46,9 @@ type FlashSaleStackProps struct {
 	OrderWriterMaxConcurrency int
 	// FIFOGroups is how many message groups orders spread over.
 	FIFOGroups int
+	// PrepareLead is how long before a sale opens its warm-up and first
+	// reminders run (PREPARE_LEAD); 0 means flashsale.DefaultLead.
+	PrepareLead time.Duration
 	// AssetRoot holds one folder per function with its arm64 bootstrap, as
 	// make build writes them ("build" by default, relative to the working
 	// directory). Tests point it at placeholder folders.
@@ -69,6 +77,12 @@ var defaults = map[string]stageDefaults{
 	// headroom and keeps the 200 others of a 1,000 quota for everything else.
 	"prod": {reservedConcurrency: 800, writerConcurrency: 50, retain: true},
 }
+
+// The bounds of PrepareLead.
+const (
+	MinPrepareLead = time.Minute
+	MaxPrepareLead = 2 * time.Hour
+)
 
 // StackID is the construct ID (and CloudFormation stack name) of a stage, so
 // dev and prod can live in one account.
@@ -108,8 +122,9 @@ func NewFlashSaleStack(scope constructs.Construct, id string, props *FlashSaleSt
 	d := s.newData()
 	bans := s.newIPSets()
 	fns := s.newFunctions(d, bans)
+	prep := s.newPreparation(d, fns)
 	api := s.newAPI(fns, bans)
-	s.newOperations(d, fns, api)
+	s.newOperations(d, fns, api, prep)
 	s.suppressNagFindings(d, fns, api)
 
 	awscdk.Aspects_Of(s.st).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
@@ -141,6 +156,9 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 	if p.AssetRoot == "" {
 		p.AssetRoot = "build"
 	}
+	if p.PrepareLead == 0 {
+		p.PrepareLead = flashsale.DefaultLead
+	}
 	switch {
 	case p.ReservedConcurrency < 1:
 		return p, fmt.Errorf("reservedConcurrency %d: want at least 1", p.ReservedConcurrency)
@@ -151,6 +169,11 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 		return p, fmt.Errorf("orderWriterMaxConcurrency %d: want 2..1000", p.OrderWriterMaxConcurrency)
 	case p.FIFOGroups < 1:
 		return p, fmt.Errorf("fifoGroups %d: want at least 1", p.FIFOGroups)
+	// Provisioned concurrency takes minutes to come up and is billed from
+	// the warm-up on: a lead under a minute warms nothing, one over two
+	// hours (a slip of "10h" for "10m") pays for idle environments.
+	case p.PrepareLead < MinPrepareLead || p.PrepareLead > MaxPrepareLead:
+		return p, fmt.Errorf("prepareLead %s: want %s..%s", p.PrepareLead, MinPrepareLead, MaxPrepareLead)
 	case p.WarmThroughput != nil && (p.WarmThroughput.ReadUnitsPerSecond < 1 || p.WarmThroughput.WriteUnitsPerSecond < 1):
 		return p, fmt.Errorf("warmThroughput %+v: want positive read and write units", *p.WarmThroughput)
 	}

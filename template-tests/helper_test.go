@@ -166,6 +166,8 @@ type statement struct {
 	resources []string
 	// resourceIDs are the logical IDs the resources refer to.
 	resourceIDs []string
+	// condition is the Condition block, nil if none.
+	condition any
 }
 
 // statements returns every identity-policy statement in the template:
@@ -177,7 +179,7 @@ func statements(b *built) []statement {
 		list, _ := d["Statement"].([]any)
 		for _, s := range list {
 			m, _ := s.(map[string]any)
-			st := statement{effect: fmt.Sprint(m["Effect"]), actions: strs(m["Action"])}
+			st := statement{effect: fmt.Sprint(m["Effect"]), actions: strs(m["Action"]), condition: m["Condition"]}
 			rs, _ := m["Resource"].([]any)
 			if rs == nil {
 				rs = []any{m["Resource"]}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -42,6 +43,7 @@ var stackProps = []infra.FlashSaleStackProps{
 		AlarmEmail:             "oncall@example.com",
 		ProvisionedConcurrency: 50,
 		WarmThroughput:         &infra.WarmThroughput{ReadUnitsPerSecond: 40000, WriteUnitsPerSecond: 20000},
+		PrepareLead:            15 * time.Minute,
 	},
 }
 

@@ -99,12 +99,7 @@ func TestReserve_ReservedConcurrency(t *testing.T) {
 				t.Errorf("%s: has reserved concurrency; only reserve (and the ban sync's 1) should take from the account pool", name)
 			}
 		}
-		if b.props.ProvisionedConcurrency > 0 {
-			mustFind(t, b, "AWS::Lambda::Alias", map[string]any{
-				"FunctionName":                 map[string]any{"Ref": functions(t, b)[apispec.FunctionReserve]},
-				"ProvisionedConcurrencyConfig": map[string]any{"ProvisionedConcurrentExecutions": b.props.ProvisionedConcurrency},
-			})
-		}
+		// The alias and its baseline: TestPrepare_ReserveAliasAlwaysExistsAndTheAPIInvokesIt.
 	})
 }
 
@@ -493,19 +488,24 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		{name: "sale-info reads sales", function: apispec.FunctionSaleInfo, resource: "sales", want: read, deny: append(write, "dynamodb:Scan")},
 		{name: "sale-info no orders", function: apispec.FunctionSaleInfo, resource: "orders", deny: append(read, write...)},
 		{name: "sale-info no queue", function: apispec.FunctionSaleInfo, resource: "queue", deny: []string{"sqs:SendMessage"}},
-		{name: "reserve decrements shards", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan"}},
+		{name: "reserve decrements shards and preloads sales", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem"}},
 		{name: "reserve writes orders and lists user bans", function: apispec.FunctionReserve, resource: "orders", want: append(read, write...), deny: []string{"dynamodb:Scan"}},
 		{name: "reserve enqueues", function: apispec.FunctionReserve, resource: "queue", want: []string{"sqs:SendMessage"}, deny: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}},
 		{name: "reserve no webhook secret", function: apispec.FunctionReserve, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "reserve reads admission keys", function: apispec.FunctionReserve, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders reads webhook secret", function: apispec.FunctionOrders, resource: "webhook", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders no admission keys", function: apispec.FunctionOrders, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
-		{name: "admission reads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan")},
+		{name: "admission reads and preloads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:Scan"}, deny: write},
 		{name: "admission reads allowlist and user bans", function: apispec.FunctionAdmission, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:Query"}, deny: append(write, "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")},
 		{name: "admission no queue", function: apispec.FunctionAdmission, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "admission reads admission keys", function: apispec.FunctionAdmission, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "admission no webhook secret", function: apispec.FunctionAdmission, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders restocks", function: apispec.FunctionOrders, resource: "sales", want: []string{"dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:PutItem"}},
+		{name: "orders writes reminders", function: apispec.FunctionOrders, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan"}},
+		{name: "warm-up no orders", function: apispec.FunctionWarmUp, resource: "orders", deny: append(read, write...)},
+		{name: "warm-up no queue", function: apispec.FunctionWarmUp, resource: "queue", deny: []string{"sqs:SendMessage"}},
+		{name: "notifier no queue", function: apispec.FunctionNotifier, resource: "queue", deny: []string{"sqs:SendMessage"}},
+		{name: "notifier no secrets", function: apispec.FunctionNotifier, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders no queue", function: apispec.FunctionOrders, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "admin writes sales", function: apispec.FunctionAdmin, resource: "sales", want: append(read, write...)},
 		{name: "admin imports allowlists", function: apispec.FunctionAdmin, resource: "orders", want: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}},
@@ -552,14 +552,7 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 
 func TestAlarms_EachSignalNotifiesTopic(t *testing.T) {
 	eachStack(t, func(t *testing.T, b *built) {
-		topics := ofType(b, "AWS::SNS::Topic")
-		if len(topics) != 1 {
-			t.Fatalf("got %d SNS topics, want 1 for alarms", len(topics))
-		}
-		var topic string
-		for id := range topics {
-			topic = id
-		}
+		topic, _ := topicIDs(t, b)
 		fns := functions(t, b)
 		dlq := ref(props(b.res[ordersQueueID(t, b)].(map[string]any))["RedrivePolicy"].(map[string]any)["deadLetterTargetArn"])
 		type signal struct {
@@ -582,8 +575,8 @@ func TestAlarms_EachSignalNotifiesTopic(t *testing.T) {
 			}},
 		}
 		for _, name := range apispec.FunctionNames() {
-			if name == apispec.FunctionIPBanSync {
-				continue // its own alarm: TestBans_SyncFailureAlarm
+			if name == apispec.FunctionIPBanSync || name == apispec.FunctionWarmUp || name == apispec.FunctionNotifier {
+				continue // their own alarms: TestBans_SyncFailureAlarm, TestPrepare_Alarms
 			}
 			signals = append(signals, signal{name + " errors", map[string]any{
 				"Namespace": "AWS/Lambda", "MetricName": "Errors", "Threshold": 0,
