@@ -331,8 +331,7 @@ var columns = func() map[string]int {
 }()
 
 // parseCSV reads the header and checks each line as the body of its
-// non-empty cells. An unknown column passes through to ParseNewSale, so it
-// is the route's own "unknown field" error.
+// non-empty cells.
 func parseCSV(b []byte) ([]Row, []Problem) {
 	cr := csv.NewReader(bytes.NewReader(b))
 	cr.FieldsPerRecord = -1 // counted here, so one short line does not stop the rest
@@ -353,6 +352,11 @@ func parseCSV(b []byte) ([]Row, []Problem) {
 			ps = append(ps, Problem{Where: "line 1", At: 1, Message: fmt.Sprintf("column %d has no name; the header row names POST /admin/sales fields (saleId,name,priceCents,…)", i+1)})
 		case seen[h] > 0:
 			ps = append(ps, Problem{Where: "line 1", At: 1, Message: fmt.Sprintf("column %s appears twice (columns %d and %d)", h, seen[h], i+1)})
+		case !known(h):
+			// Refused in the header, where it is, rather than on the first
+			// line that fills it: a misspelt column silently left empty
+			// would drop a field from every sale.
+			ps = append(ps, Problem{Where: "line 1", At: 1, Message: fmt.Sprintf("unknown column %q; the header row names POST /admin/sales fields (saleId,name,priceCents,…)", h)})
 		default:
 			seen[h] = i + 1
 		}
@@ -394,6 +398,11 @@ func parseCSV(b []byte) ([]Row, []Problem) {
 		rows, ps = append(rows, r), append(ps, rp...)
 	}
 	return rows, ps
+}
+
+func known(column string) bool {
+	_, ok := columns[column]
+	return ok
 }
 
 // csvBody builds the JSON object of a line's non-empty cells: numeric

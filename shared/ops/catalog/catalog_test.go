@@ -111,11 +111,11 @@ func TestRead_BadJSONNamesEveryBadRow(t *testing.T) {
 	})
 }
 
-func TestRead_UnknownColumnIsTheRoutesUnknownField(t *testing.T) {
-	// Only lines with a value in the column send it; an empty cell is an
-	// absent field.
+func TestRead_UnknownColumnIsRefusedInTheHeader(t *testing.T) {
+	// Even though line 3 leaves the cell empty: the column is wrong for
+	// every line.
 	checkProblems(t, problems(t, "testdata/unknown-column.csv"), []string{
-		`line 2: unknown field "colour"`,
+		`line 1: unknown column "colour"; the header row names POST /admin/sales fields (saleId,name,priceCents,…)`,
 	})
 }
 
