@@ -27,6 +27,7 @@ func init() { rootCmd.AddCommand(newDevCmd()) }
 type devOptions struct {
 	emulatorFlags
 	port        int
+	controlPort int
 	settleEvery time.Duration
 	grace       time.Duration
 	limits      string
@@ -70,6 +71,7 @@ turns everything off, the per-IP rule included.`,
 	}
 	o.register(cmd, devstack.DefaultDynamoDBPort, devstack.DefaultSQSPort)
 	cmd.Flags().IntVar(&o.port, "port", DefaultGatewayPort, "gateway port on 127.0.0.1")
+	cmd.Flags().IntVar(&o.controlPort, "control-port", 0, "control port on 127.0.0.1 (GET /schedules, GET /provisioned); 0 picks a free one, which stack.json records")
 	cmd.Flags().DurationVar(&o.settleEvery, "settle-every", apispec.SettlementEvery, "how often the settlement schedule runs")
 	cmd.Flags().StringVar(&o.limits, "limits", "on", `the dev stage's limits: throttles (stage, method, usage plan) and the per-IP rate rule; "off" for none at all, for benchmarks and experiments`)
 	cmd.Flags().StringVar(&o.waf, "waf", "on", `the WebACL's per-IP rate rule (WAFRateLimit requests per source IP per 5 minutes, then 429); "off" keeps the throttles but lets one address send any number`)
@@ -119,6 +121,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	}
 	st, err := devstack.Open(ctx, devstack.Config{
 		Root: root, StateDir: state, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)),
+		ControlAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(o.controlPort)),
 		DynamoDBPort: o.dynamoDBPort, SQSPort: o.sqsPort, DataDir: o.data,
 		Limits: limits, NoIPRateRule: noIPRule, SettleEvery: o.settleEvery, Grace: o.grace, Seed: devstack.SeedDemo, Logger: log,
 	})

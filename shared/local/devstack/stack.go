@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/gateway"
 	"flashsale/shared/local/poller"
+	"flashsale/shared/local/prepare"
 	"flashsale/shared/sqsqueue"
 )
 
@@ -72,10 +74,24 @@ type Config struct {
 	// presumes its request dead and reclaims its units; 0 keeps the
 	// service's default (2 minutes). The crash test shortens it.
 	Grace time.Duration
-	// NoBackground leaves out the queue poller and the settlement schedule,
-	// for measuring the purchase path alone (deployed, the order writer runs
-	// on its own Lambda capacity, not beside the gateway).
+	// NoBackground leaves out the queue poller, the settlement schedule
+	// and the tick of the preparation schedules (Stack.Schedules.RunDue
+	// still fires them), for measuring the purchase path alone (deployed,
+	// the order writer runs on its own Lambda capacity, not beside the
+	// gateway).
 	NoBackground bool
+	// Now is the clock of the service and of the preparation schedules;
+	// nil means time.Now in UTC. Tests set a testclock's Now and call
+	// Stack.Schedules.RunDue after moving it. The gateway keeps the wall
+	// clock, for throttles and token expiry.
+	Now func() time.Time
+	// Lead is how long before a sale opens its warm-up and reminders run;
+	// 0 means flashsale.DefaultLead.
+	Lead time.Duration
+	// ControlAddr is where the control port listens (GET /schedules, GET
+	// /provisioned); default 127.0.0.1:0 (a free port). stack.json gives
+	// its URL as controlUrl.
+	ControlAddr string
 	// Seed runs after the app is built and before the gateway answers
 	// anything but 503, e.g. SeedDemo.
 	Seed func(context.Context, *app.App) error
@@ -87,11 +103,14 @@ type Config struct {
 }
 
 // Stack is a running local stack: emulators, tables and queues, the app,
-// the gateway, the queue poller and the settlement schedule. `flashsale
-// dev`, `bench`, `demo` and the end-to-end tests all run this one type.
+// the gateway, the queue poller, the settlement schedule and the sales'
+// preparation schedules. `flashsale dev`, `bench`, `demo` and the
+// end-to-end tests all run this one type.
 type Stack struct {
 	// URL is the gateway's base URL, e.g. http://127.0.0.1:3000.
 	URL string
+	// ControlURL is the control port's base URL (prepare.NewControl).
+	ControlURL string
 	// Settings point at the emulators and name the tables and queue.
 	Settings awsclient.Settings
 	// Resources are the tables and queues Open created (or found).
@@ -101,6 +120,17 @@ type Stack struct {
 	Gateway   *gateway.Gateway
 	// Emulators are the child processes Open started; nil when reused.
 	Emulators *Emulators
+	// Schedules runs the sales' preparation schedules on Config.Now,
+	// persisted in the state folder (prepare.SchedulesFile). The
+	// background ticks it every ScheduleEvery unless NoBackground; tests
+	// call RunDue.
+	Schedules *prepare.Scheduler
+	// Provisioned records the provisioned-concurrency changes the warm-up
+	// would make, from a baseline of 0.
+	Provisioned *prepare.Recorder
+	// Outbox receives the reminders, in the state folder
+	// (prepare.OutboxFile).
+	Outbox *prepare.Outbox
 	// AWS, DynamoDB and SQS are plain clients for the emulators, without
 	// Config's options (e.g. for raw measurements or cleanup).
 	AWS       aws.Config
@@ -112,6 +142,8 @@ type Stack struct {
 	log       *slog.Logger
 	gate      *gateway.Gate
 	stopServe context.CancelFunc
+	controlLn net.Listener
+	control   *http.Server
 	served    chan struct{} // closed when the gate's Serve returned
 	serveErr  error         // what it returned
 	stopBG    context.CancelFunc
@@ -183,6 +215,17 @@ func (s *Stack) defaults() error {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:0"
 	}
+	if c.ControlAddr == "" {
+		// Held from the start, so unlike an emulator's port (FreePort) no
+		// one can take it between choosing and binding.
+		c.ControlAddr = "127.0.0.1:0"
+	}
+	if c.Now == nil {
+		c.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if c.Lead <= 0 {
+		c.Lead = flashsale.DefaultLead
+	}
 	if c.Prefix == "" {
 		c.Prefix = DevPrefix
 	}
@@ -206,6 +249,11 @@ func (s *Stack) listen() error {
 		return fmt.Errorf("gateway port %s (change it with --port): %w", port, err)
 	}
 	s.URL = "http://" + ln.Addr().String()
+	if s.controlLn, err = net.Listen("tcp", s.cfg.ControlAddr); err != nil {
+		ln.Close()
+		return fmt.Errorf("control port %s (change it with --control-port): %w", s.cfg.ControlAddr, err)
+	}
+	s.ControlURL = "http://" + s.controlLn.Addr().String()
 	s.gate = gateway.NewGate(s.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopServe, s.served = cancel, make(chan struct{})
@@ -276,7 +324,7 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	}
 	store := dynamostore.New(awsclient.DynamoDB(s.AWS, s.Settings, c.DynamoDBOptions...), s.Settings.SalesTable, s.Settings.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(s.AWS, s.Settings, c.SQSOptions...), s.Settings.OrdersQueueURL, s.Settings.FIFOGroups)
-	var service []flashsale.Option
+	service := []flashsale.Option{flashsale.WithClock(c.Now)}
 	if c.Grace > 0 {
 		service = append(service, flashsale.WithStaleAfter(c.Grace))
 	}
@@ -284,8 +332,15 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("admission keys: %w", err)
 	}
+	if err := s.buildPreparation(ctx, store); err != nil {
+		return err
+	}
 	s.App = app.Build(store, queue, app.Options{WebhookSecret: s.Issuer.WebhookSecret(), AdmissionKeys: keys,
-		Logger: s.log, Metrics: s.metrics, Service: service})
+		Logger: s.log, Metrics: s.metrics, Service: service,
+		Lead: c.Lead, Scheduler: s.Schedules, Notifier: s.Outbox, Provisioner: s.Provisioned})
+	if err := s.bindPreparation(ctx); err != nil {
+		return err
+	}
 	if !c.NoBackground {
 		s.log.Info("settlement metrics go to a file", "path", path, "every", c.SettleEvery)
 	}
@@ -317,6 +372,9 @@ func (s *Stack) startBackground() {
 	if s.cfg.NoBackground {
 		return
 	}
+	// Preparation runs no purchase, but its store calls would blur the
+	// purchase path's call counts, hence out under NoBackground too.
+	s.bg.Go(func() { onEveryTick(ctx, ScheduleEvery, s.Schedules.Tick) })
 	p := poller.New(poller.Config{
 		Client: awsclient.SQS(s.AWS, s.Settings), QueueURL: s.Settings.OrdersQueueURL,
 		Handler: s.App.OrderWriter, BatchSize: poller.MaxBatchSize, Logger: s.log,
@@ -354,7 +412,7 @@ func (s *Stack) reloadBans(ctx context.Context) {
 
 // Info describes the stack for stack.json.
 func (s *Stack) Info() StackInfo {
-	return StackInfo{GatewayURL: s.URL, Settings: s.Settings, DLQURL: s.Resources.DLQURL, PID: os.Getpid(), StartedAt: s.StartedAt.UTC()}
+	return StackInfo{GatewayURL: s.URL, ControlURL: s.ControlURL, Settings: s.Settings, DLQURL: s.Resources.DLQURL, PID: os.Getpid(), StartedAt: s.StartedAt.UTC()}
 }
 
 // Wait blocks until ctx is done (nil) or the gateway stops serving on its
@@ -369,9 +427,10 @@ func (s *Stack) Wait(ctx context.Context) error {
 }
 
 // Close takes the stack down in reverse: the gateway drains requests in
-// flight (up to gateway.ShutdownGrace), the poller and the schedule stop,
-// stack.json goes, and the emulators Open started stop, leaving no child
-// process. It is safe to call more than once.
+// flight (up to gateway.ShutdownGrace), the control port closes, the poller
+// and the schedules stop (a run in flight ends on its cancelled context and
+// is retried by the next start), stack.json goes, and the emulators Open
+// started stop, leaving no child process. It is safe to call more than once.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.close() })
 	return s.closeErr
@@ -385,10 +444,20 @@ func (s *Stack) close() error {
 		<-s.served
 		errs = append(errs, s.serveErr)
 	}
+	if s.control != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), gateway.ShutdownGrace)
+		errs = append(errs, s.control.Shutdown(ctx))
+		cancel()
+	} else if s.controlLn != nil {
+		errs = append(errs, s.controlLn.Close())
+	}
 	if s.stopBG != nil {
 		s.log.Info("stopping background work")
 		s.stopBG()
 		s.bg.Wait()
+	}
+	if s.Schedules != nil {
+		s.Schedules.Wait() // runs Tick started end on the cancelled context
 	}
 	if s.wroteInfo {
 		errs = append(errs, RemoveStackInfo(s.cfg.StateDir))

@@ -14,12 +14,15 @@ import (
 )
 
 // StackInfoFile is the file in the state folder that describes the running
-// local stack; `flashsale token`, `pay`, `bench` and `demo` read it.
+// local stack; `flashsale token`, `pay`, `bench`, `demo` and `schedule
+// list` read it.
 const StackInfoFile = "stack.json"
 
-// StackInfo says where a running `flashsale dev` serves and stores.
+// StackInfo says where a running `flashsale dev` serves and stores;
+// ControlURL is its control port (GET /schedules, GET /provisioned).
 type StackInfo struct {
 	GatewayURL string             `json:"gatewayUrl"`
+	ControlURL string             `json:"controlUrl,omitempty"`
 	Settings   awsclient.Settings `json:"settings"`
 	DLQURL     string             `json:"dlqUrl"`
 	PID        int                `json:"pid"`
