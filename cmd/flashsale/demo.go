@@ -48,7 +48,12 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Play a whole flash sale on the local stack and check the invariants",
 		Long: `demo uses the running local stack (or starts one in-process on free ports, and
-stops it after): it creates a sale, releases a crowd of buyers on it through
+stops it after). First the preparation: it imports a sale opening 20 s later
+from a catalog file (flashsale sales import), 100 buyers ask to be reminded,
+and it waits for the sale's warm-up and remind schedules to fire (on a stack
+of its own the lead is 15 s; a running 'make dev' fires them at once), then
+runs the notifier once more to show nobody is reminded twice. When the sale
+opens it releases a crowd of buyers on it through
 the gateway with a live progress bar. Each buyer goes through the sale's
 admission with the reference client (shared/client): challenge, solve,
 purchase token, then the order with its token. A share of the winners pay
@@ -86,15 +91,17 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stop()
-	saleID, err := createDemoSale(ctx, api, o, say)
-	if err != nil {
-		return err
-	}
+	saleID := fmt.Sprintf("demo-%d", time.Now().Unix())
 	say("minting %d buyer tokens...", o.buyers)
 	tokens, err := mintCrowd(api.issuer, saleID+"-buyer-", o.buyers)
 	if err != nil {
 		return err
 	}
+	prep, err := prepareDemoSale(ctx, api, state, o, saleID, tokens, say, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	say("\nsale %s: %d units at 19.99 USD, one per buyer, %s to pay; purchase tokens on, challenge maxNumber %d", saleID, o.units, o.window, o.challengeMax)
 	c, err := runCrowd(ctx, api, o, saleID, tokens, say, stderr)
 	if err != nil {
 		return err
@@ -106,7 +113,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	failed := checkDemo(say, o, rep, c)
+	failed := checkDemo(say, o, rep, c, prep)
 	say("\ndemo finished in %s", time.Since(started).Round(time.Second))
 	if failed > 0 {
 		return fmt.Errorf("%d invariant checks failed", failed)
@@ -143,7 +150,7 @@ func demoStack(ctx context.Context, state string, say func(string, ...any)) (*ap
 		return nil, nil, err
 	}
 	st, err := devstack.Open(ctx, devstack.Config{
-		StateDir: state, Limits: limits, Seed: devstack.SeedDemo, Logger: slog.New(slog.NewTextHandler(logFile, nil)),
+		StateDir: state, Limits: limits, Seed: devstack.SeedDemo, Lead: demoLead, Logger: slog.New(slog.NewTextHandler(logFile, nil)),
 	})
 	if err != nil {
 		logFile.Close()
@@ -158,25 +165,6 @@ func demoStack(ctx context.Context, state string, say func(string, ...any)) (*ap
 // the whole crowd beside the stack: 50,000 costs about 8 ms of CPU a buyer
 // (docs/BENCHMARKS.md), which would stretch the demo to minutes.
 const demoChallengeMax = 2000
-
-// createDemoSale creates an open sale of o.units, one per buyer, with
-// purchase tokens and a challenge.
-func createDemoSale(ctx context.Context, api *apiClient, o demoOptions, say func(string, ...any)) (string, error) {
-	saleID := fmt.Sprintf("demo-%d", time.Now().Unix())
-	now := time.Now().UTC()
-	shards := int(math.Ceil(float64(o.units) / 250)) // a few hundred units a shard keeps probes rare
-	body, _ := json.Marshal(map[string]any{
-		"saleId": saleID, "name": "Demo flash sale", "priceCents": 1999, "currency": "USD",
-		"startsAt": now.Add(-time.Minute).Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339),
-		"stock": o.units, "perUserLimit": 1, "paymentWindowSeconds": int(o.window.Seconds()), "shards": min(shards, 1000),
-		"admission": map[string]any{"purchaseToken": true, "challengeMaxNumber": o.challengeMax},
-	})
-	if status, b, err := api.call(ctx, http.MethodPost, "/admin/sales", "admin", nil, body); err != nil || status != http.StatusCreated {
-		return "", fmt.Errorf("create sale: %d %s %v", status, b, err)
-	}
-	say("sale %s: %d units at 19.99 USD, one per buyer, %s to pay; purchase tokens on, challenge maxNumber %d", saleID, o.units, o.window, o.challengeMax)
-	return saleID, nil
-}
 
 // runCrowd releases the crowd on the sale with a progress bar. A share of
 // the winners pay as soon as their 202 arrives, each on their own, as real
@@ -383,7 +371,7 @@ func settleDemo(ctx context.Context, api *apiClient, saleID string, stdout io.Wr
 }
 
 // checkDemo verifies the invariants on the settled sale and says each.
-func checkDemo(say func(string, ...any), o demoOptions, rep flashsale.Report, c *crowd) int {
+func checkDemo(say func(string, ...any), o demoOptions, rep flashsale.Report, c *crowd, p prepared) int {
 	failed := 0
 	check := func(ok bool, format string, args ...any) {
 		mark := "ok  "
@@ -438,6 +426,17 @@ func checkDemo(say func(string, ...any), o demoOptions, rep flashsale.Report, c 
 		"no payment dropped: %d late payments, %d refunds due for expired orders (%s)", late, expiredRefunds, reportfmt.Money(rep.RefundsDueCents, rep.Currency))
 	check(rep.RevenueCents == u.Paid*1999, "revenue %s = paid units × price", reportfmt.Money(rep.RevenueCents, rep.Currency))
 	check(u.Available == u.Loaded-u.Paid, "expired units are back on sale: %d available", u.Available)
+	once, extra := 0, 0
+	for _, user := range p.subscribers {
+		if p.reminded[user] == 1 {
+			once++
+		}
+	}
+	for _, n := range p.reminded {
+		extra += n
+	}
+	check(once == len(p.subscribers) && extra == len(p.subscribers),
+		"reminders: each of %d subscribers got exactly one over two remind runs (%d of them once; %d outbox lines)", len(p.subscribers), once, extra)
 	return failed
 }
 

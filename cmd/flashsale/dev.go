@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/apispec"
+	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
 )
@@ -28,6 +29,7 @@ type devOptions struct {
 	emulatorFlags
 	port        int
 	controlPort int
+	lead        time.Duration
 	settleEvery time.Duration
 	grace       time.Duration
 	limits      string
@@ -72,6 +74,7 @@ turns everything off, the per-IP rule included.`,
 	o.register(cmd, devstack.DefaultDynamoDBPort, devstack.DefaultSQSPort)
 	cmd.Flags().IntVar(&o.port, "port", DefaultGatewayPort, "gateway port on 127.0.0.1")
 	cmd.Flags().IntVar(&o.controlPort, "control-port", 0, "control port on 127.0.0.1 (GET /schedules, GET /provisioned); 0 picks a free one, which stack.json records")
+	cmd.Flags().DurationVar(&o.lead, "lead", flashsale.DefaultLead, "how long before a sale opens its warm-up and reminders run (deployed: the prepareLead context value)")
 	cmd.Flags().DurationVar(&o.settleEvery, "settle-every", apispec.SettlementEvery, "how often the settlement schedule runs")
 	cmd.Flags().StringVar(&o.limits, "limits", "on", `the dev stage's limits: throttles (stage, method, usage plan) and the per-IP rate rule; "off" for none at all, for benchmarks and experiments`)
 	cmd.Flags().StringVar(&o.waf, "waf", "on", `the WebACL's per-IP rate rule (WAFRateLimit requests per source IP per 5 minutes, then 429); "off" keeps the throttles but lets one address send any number`)
@@ -96,6 +99,9 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 	noIPRule, err := devIPRateRule(o.waf, o.wafSet, limits)
 	if err != nil {
 		return err
+	}
+	if o.lead <= 0 {
+		return fmt.Errorf("--lead %s: want a positive duration (default %s)", o.lead, flashsale.DefaultLead)
 	}
 	if o.grace <= 0 {
 		return fmt.Errorf("--grace %s: want a positive duration, longer than any request (default 2m)", o.grace)
@@ -123,7 +129,7 @@ func runDev(ctx context.Context, o devOptions, stdout, stderr io.Writer) (err er
 		Root: root, StateDir: state, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)),
 		ControlAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(o.controlPort)),
 		DynamoDBPort: o.dynamoDBPort, SQSPort: o.sqsPort, DataDir: o.data,
-		Limits: limits, NoIPRateRule: noIPRule, SettleEvery: o.settleEvery, Grace: o.grace, Seed: devstack.SeedDemo, Logger: log,
+		Limits: limits, NoIPRateRule: noIPRule, SettleEvery: o.settleEvery, Grace: o.grace, Lead: o.lead, Seed: devstack.SeedDemo, Logger: log,
 	})
 	if err != nil {
 		return err

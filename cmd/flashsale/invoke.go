@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,9 @@ import (
 	"flashsale/shared/admission"
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
+	"flashsale/shared/flashsale"
+	"flashsale/shared/local/devstack"
+	"flashsale/shared/local/prepare"
 )
 
 func init() { rootCmd.AddCommand(newInvokeCmd()) }
@@ -57,6 +61,9 @@ func runInvoke(ctx context.Context, o invokeOptions, stdout, stderr io.Writer) e
 	info, err := readStack(o.state)
 	if err != nil {
 		return err
+	}
+	if o.function == apispec.FunctionWarmUp || o.function == apispec.FunctionNotifier {
+		return invokeScheduleTarget(ctx, o, info, payload, stdout)
 	}
 	issuer, err := openIssuer(o.state)
 	if err != nil {
@@ -127,4 +134,34 @@ func strictJSON(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// invokeScheduleTarget runs the warm-up or notifier with a schedule's input
+// inside the running stack, through its control port: the provisioned
+// concurrency recorder and the outbox live there.
+func invokeScheduleTarget(ctx context.Context, o invokeOptions, info devstack.StackInfo, payload []byte, stdout io.Writer) error {
+	var sc flashsale.Schedule
+	if err := strictJSON(payload, &sc); err != nil {
+		return fmt.Errorf("%s: not a schedule's input: %w", o.event, err)
+	}
+	target := map[flashsale.Job]string{
+		flashsale.JobWarmUp: apispec.FunctionWarmUp, flashsale.JobCoolDown: apispec.FunctionWarmUp, flashsale.JobRemind: apispec.FunctionNotifier,
+	}[sc.Job]
+	if target != o.function {
+		return fmt.Errorf("%s: job %q is not the %s function's (warm-up and cool-down go to warm-up, remind to notifier)", o.event, sc.Job, o.function)
+	}
+	if info.ControlURL == "" {
+		return errors.New("the running stack has no control port; restart `make dev`")
+	}
+	out, err := (&prepare.Client{URL: info.ControlURL}).Invoke(ctx, sc)
+	if err != nil {
+		return fmt.Errorf("%s returned an error: %w", o.function, err)
+	}
+	var v any
+	if err := json.Unmarshal(out, &v); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -412,7 +412,8 @@ func (s *Stack) reloadBans(ctx context.Context) {
 
 // Info describes the stack for stack.json.
 func (s *Stack) Info() StackInfo {
-	return StackInfo{GatewayURL: s.URL, ControlURL: s.ControlURL, Settings: s.Settings, DLQURL: s.Resources.DLQURL, PID: os.Getpid(), StartedAt: s.StartedAt.UTC()}
+	return StackInfo{GatewayURL: s.URL, ControlURL: s.ControlURL, Settings: s.Settings, DLQURL: s.Resources.DLQURL, PID: os.Getpid(),
+		StartedAt: s.StartedAt.UTC(), LeadSeconds: int64(s.cfg.Lead / time.Second)}
 }
 
 // Wait blocks until ctx is done (nil) or the gateway stops serving on its

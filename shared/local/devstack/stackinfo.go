@@ -27,6 +27,9 @@ type StackInfo struct {
 	DLQURL     string             `json:"dlqUrl"`
 	PID        int                `json:"pid"`
 	StartedAt  time.Time          `json:"startedAt"`
+	// LeadSeconds is how long before a sale opens its warm-up and
+	// reminders run on this stack.
+	LeadSeconds int64 `json:"leadSeconds,omitempty"`
 }
 
 // WriteStackInfo writes info to dir/stack.json atomically.

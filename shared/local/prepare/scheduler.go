@@ -318,6 +318,20 @@ func (s *Scheduler) launch(ctx context.Context, e *entry, now time.Time) {
 	})
 }
 
+// Invoke runs a schedule's target at once, outside the list, as `aws lambda
+// invoke` would run the warm-up or notifier function with that input
+// (`flashsale invoke`). The targets are idempotent, so it may overlap a
+// scheduled run.
+func (s *Scheduler) Invoke(ctx context.Context, sc flashsale.Schedule) (any, error) {
+	s.mu.Lock()
+	t := s.targets
+	s.mu.Unlock()
+	if t == nil {
+		return nil, errors.New("no targets bound yet")
+	}
+	return run(ctx, *t, sc)
+}
+
 func run(ctx context.Context, t Targets, sc flashsale.Schedule) (any, error) {
 	switch sc.Job {
 	case flashsale.JobWarmUp, flashsale.JobCoolDown:
