@@ -232,8 +232,9 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	if o.Lead <= 0 {
 		o.Lead = flashsale.DefaultLead
 	}
+	opts = append(opts, flashsale.WithLead(o.Lead))
 	if o.Scheduler != nil {
-		opts = append(opts, flashsale.WithScheduler(o.Scheduler, o.Lead))
+		opts = append(opts, flashsale.WithScheduler(o.Scheduler))
 	}
 	if o.Notifier != nil {
 		if o.ReminderPacing == (flashsale.ReminderPacing{}) {
@@ -256,7 +257,7 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 			if o.Provisioner == nil {
 				return warmup.Target{}, errors.New("warm-up: no provisioner configured")
 			}
-			return warmer.Run(ctx, sc.Name)
+			return warmer.Run(ctx, sc)
 		},
 		Remind: func(ctx context.Context, sc flashsale.Schedule) (flashsale.RemindStats, error) {
 			return svc.SendReminders(ctx, sc.SaleID)

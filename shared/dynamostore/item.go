@@ -55,6 +55,7 @@ type saleItem struct {
 	Loaded               int64  `dynamodbav:"loaded"`
 	SoldOut              bool   `dynamodbav:"soldOut"`
 	Epoch                int64  `dynamodbav:"epoch"`
+	Scheduled            bool   `dynamodbav:"scheduled,omitempty"`
 	// Admission is absent on sales stored before v2: they read as having
 	// no gate, as they were created.
 	Admission *admissionItem `dynamodbav:"admission,omitempty"`
@@ -96,7 +97,7 @@ func (it saleItem) state() flashsale.SaleState {
 			PerUserLimit: it.PerUserLimit, PaymentWindow: time.Duration(it.PaymentWindowSeconds) * time.Second,
 			Shards: it.Shards, Admission: adm,
 		},
-		Loaded: it.Loaded, SoldOut: it.SoldOut, Epoch: it.Epoch,
+		Loaded: it.Loaded, SoldOut: it.SoldOut, Epoch: it.Epoch, Scheduled: it.Scheduled,
 	}
 }
 

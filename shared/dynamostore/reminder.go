@@ -35,37 +35,51 @@ type reminderItem struct {
 	PK             string `dynamodbav:"pk"`
 	SK             string `dynamodbav:"sk"`
 	SubscribedAtMs int64  `dynamodbav:"subscribedAtMs"`
-	NotifiedAtMs   int64  `dynamodbav:"notifiedAtMs,omitempty"`
-	TTL            int64  `dynamodbav:"ttl"`
+	ClaimedAtMs    int64  `dynamodbav:"claimedAtMs,omitempty"`
+	SentAtMs       int64  `dynamodbav:"sentAtMs,omitempty"`
+	// Unsubscribed keeps the item, with its claim and sent mark, after a
+	// DELETE, so subscribing again reminds nobody twice.
+	Unsubscribed bool  `dynamodbav:"unsubscribed,omitempty"`
+	TTL          int64 `dynamodbav:"ttl"`
 }
 
-// AddReminder is one conditional PutItem: a second subscription fails the
-// condition and changes nothing (not even a claim a run made).
+func reminderKeyOf(saleID, userID string) map[string]types.AttributeValue {
+	return key2(reminderKey(saleID, reminderBucket(userID)), userID)
+}
+
+// AddReminder is one UpdateItem that creates the subscription or lifts an
+// unsubscribe, keeping any claim and sent mark; the old item says whether
+// it was a new subscription.
 func (s *Store) AddReminder(ctx context.Context, r flashsale.Reminder, expires time.Time) (bool, error) {
-	av, err := attributevalue.MarshalMap(reminderItem{
-		PK: reminderKey(r.SaleID, reminderBucket(r.UserID)), SK: r.UserID,
-		SubscribedAtMs: r.SubscribedAt.UnixMilli(), TTL: expires.Add(24 * time.Hour).Unix(),
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.orders),
+		Key:                      reminderKeyOf(r.SaleID, r.UserID),
+		UpdateExpression:         aws.String("SET subscribedAtMs = if_not_exists(subscribedAtMs, :now), #ttl = :ttl REMOVE unsubscribed"),
+		ExpressionAttributeNames: map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": num(r.SubscribedAt.UnixMilli()), ":ttl": num(expires.Add(24 * time.Hour).Unix()),
+		},
+		ReturnValues: types.ReturnValueAllOld,
 	})
-	if err != nil {
-		return false, fmt.Errorf("marshal reminder: %w", err)
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.orders, Item: av, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
-	if _, ok := conditionFailed(err); ok {
-		return false, nil
-	}
 	if err != nil {
 		return false, fmt.Errorf("add reminder %s/%s: %w", r.SaleID, r.UserID, err)
 	}
-	return true, nil
+	_, again := out.Attributes["unsubscribed"]
+	return len(out.Attributes) == 0 || again, nil
 }
 
-// DeleteReminder is one unconditional DeleteItem.
+// DeleteReminder marks the subscription unsubscribed; a missing one is fine.
 func (s *Store) DeleteReminder(ctx context.Context, saleID, userID string) error {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &s.orders, Key: key2(reminderKey(saleID, reminderBucket(userID)), userID),
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.orders),
+		Key:                       reminderKeyOf(saleID, userID),
+		UpdateExpression:          aws.String("SET unsubscribed = :t"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
 	})
+	if _, ok := conditionFailed(err); ok {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("delete reminder %s/%s: %w", saleID, userID, err)
 	}
@@ -85,25 +99,34 @@ func (s *Store) Reminders(ctx context.Context, saleID string) ([]flashsale.Remin
 			return nil, fmt.Errorf("unmarshal reminders: %w", err)
 		}
 		for _, it := range its {
-			r := flashsale.Reminder{SaleID: saleID, UserID: it.SK, SubscribedAt: time.UnixMilli(it.SubscribedAtMs).UTC()}
-			if it.NotifiedAtMs != 0 {
-				r.NotifiedAt = time.UnixMilli(it.NotifiedAtMs).UTC()
+			if it.Unsubscribed {
+				continue
 			}
-			out = append(out, r)
+			out = append(out, flashsale.Reminder{SaleID: saleID, UserID: it.SK, SubscribedAt: fromMs(it.SubscribedAtMs),
+				ClaimedAt: fromOptionalMs(it.ClaimedAtMs), SentAt: fromOptionalMs(it.SentAtMs)})
 		}
 	}
 	slices.SortFunc(out, func(a, b flashsale.Reminder) int { return strings.Compare(a.UserID, b.UserID) })
 	return out, nil
 }
 
-// ClaimReminder is one conditional UpdateItem: the subscription exists and
-// nobody claimed it.
-func (s *Store) ClaimReminder(ctx context.Context, saleID, userID string, now time.Time) error {
+func fromOptionalMs(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return fromMs(ms)
+}
+
+// ClaimReminder is one conditional UpdateItem: subscribed, not sent to,
+// and not claimed since staleBefore.
+func (s *Store) ClaimReminder(ctx context.Context, saleID, userID string, now, staleBefore time.Time) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.orders, Key: key2(reminderKey(saleID, reminderBucket(userID)), userID),
-		UpdateExpression:          aws.String("SET notifiedAtMs = :now"),
-		ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(notifiedAtMs)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
+		TableName:        aws.String(s.orders),
+		Key:              reminderKeyOf(saleID, userID),
+		UpdateExpression: aws.String("SET claimedAtMs = :now"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(unsubscribed) AND attribute_not_exists(sentAtMs)" +
+			" AND (attribute_not_exists(claimedAtMs) OR claimedAtMs < :stale)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli()), ":stale": num(staleBefore.UnixMilli())},
 	})
 	if _, ok := conditionFailed(err); ok {
 		return flashsale.ErrReminderClaimed
@@ -114,12 +137,31 @@ func (s *Store) ClaimReminder(ctx context.Context, saleID, userID string, now ti
 	return nil
 }
 
-// UnclaimReminder removes the claim, if the subscription still exists.
+// MarkReminderSent sets the sent mark.
+func (s *Store) MarkReminderSent(ctx context.Context, saleID, userID string, now time.Time) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.orders),
+		Key:                       reminderKeyOf(saleID, userID),
+		UpdateExpression:          aws.String("SET sentAtMs = :now"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
+	})
+	if _, ok := conditionFailed(err); ok {
+		return nil // gone with its TTL: nothing left to mark
+	}
+	if err != nil {
+		return fmt.Errorf("mark reminder %s/%s sent: %w", saleID, userID, err)
+	}
+	return nil
+}
+
+// UnclaimReminder removes the claim, unless the send was recorded.
 func (s *Store) UnclaimReminder(ctx context.Context, saleID, userID string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.orders, Key: key2(reminderKey(saleID, reminderBucket(userID)), userID),
-		UpdateExpression:    aws.String("REMOVE notifiedAtMs"),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
+		TableName:           aws.String(s.orders),
+		Key:                 reminderKeyOf(saleID, userID),
+		UpdateExpression:    aws.String("REMOVE claimedAtMs"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(sentAtMs)"),
 	})
 	if _, ok := conditionFailed(err); ok {
 		return nil

@@ -237,6 +237,24 @@ func orderSet(orderID string) types.AttributeValue {
 }
 
 // ClearSoldOut clears the sold-out mark and bumps the epoch.
+// MarkScheduled sets the sale item's scheduled flag.
+func (s *Store) MarkScheduled(ctx context.Context, saleID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.sales,
+		Key:                       key(saleKey(saleID)),
+		UpdateExpression:          aws.String("SET scheduled = :t"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if _, ok := conditionFailed(err); ok {
+		return flashsale.ErrSaleNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("mark %s scheduled: %w", saleID, err)
+	}
+	return nil
+}
+
 func (s *Store) ClearSoldOut(ctx context.Context, saleID string) error {
 	return s.noteReturn(ctx, saleID)
 }

@@ -345,12 +345,22 @@ func (c *countingStore) Reminders(ctx context.Context, saleID string) ([]flashsa
 	return c.next.Reminders(ctx, saleID)
 }
 
-func (c *countingStore) ClaimReminder(ctx context.Context, saleID, userID string, now time.Time) error {
+func (c *countingStore) ClaimReminder(ctx context.Context, saleID, userID string, now, staleBefore time.Time) error {
 	c.count("ClaimReminder")
-	return c.next.ClaimReminder(ctx, saleID, userID, now)
+	return c.next.ClaimReminder(ctx, saleID, userID, now, staleBefore)
+}
+
+func (c *countingStore) MarkReminderSent(ctx context.Context, saleID, userID string, now time.Time) error {
+	c.count("MarkReminderSent")
+	return c.next.MarkReminderSent(ctx, saleID, userID, now)
 }
 
 func (c *countingStore) UnclaimReminder(ctx context.Context, saleID, userID string) error {
 	c.count("UnclaimReminder")
 	return c.next.UnclaimReminder(ctx, saleID, userID)
+}
+
+func (c *countingStore) MarkScheduled(ctx context.Context, saleID string) error {
+	c.count("MarkScheduled")
+	return c.next.MarkScheduled(ctx, saleID)
 }

@@ -53,10 +53,16 @@ func (s *Service) CreateSale(ctx context.Context, n NewSale) (SaleView, error) {
 	}
 	err = s.store.CreateSale(ctx, sale, SplitStock(sale.Stock, sale.Shards))
 	if errors.Is(err, ErrSaleExists) {
-		// The same definition again puts its schedules again, which heals
-		// a create whose scheduling failed (ErrNotScheduled); the answer
-		// is still ErrSaleExists.
-		if old, rerr := s.store.Sale(ctx, sale.ID); rerr == nil && old.SameDefinition(sale) {
+		// The same definition again puts its schedules if they never were
+		// (the create answered ErrNotScheduled): that heals it, and the
+		// answer is still ErrSaleExists. Schedules that were put are left
+		// alone: deployed, those that fired deleted themselves, and
+		// putting them again would fire them again.
+		old, rerr := s.store.Sale(ctx, sale.ID)
+		if rerr != nil {
+			return SaleView{}, s.unavailable(rerr, "read existing sale %s", sale.ID)
+		}
+		if old.SameDefinition(sale) && !old.Scheduled {
 			if err := s.schedule(ctx, sale); err != nil {
 				return SaleView{}, err
 			}

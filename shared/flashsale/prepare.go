@@ -62,9 +62,10 @@ type Scheduler interface {
 // MaxScheduleName is EventBridge Scheduler's limit on a schedule name.
 const MaxScheduleName = 64
 
-// ScheduleName names a sale's job: "<saleId>.<job>", the sale ID shortened
-// with a hash of it when the whole would exceed MaxScheduleName. Sale IDs
-// hold no '.', so the name says which sale and job it is.
+// ScheduleName names a sale's job: "<saleId>.<job>", or, when that would
+// exceed MaxScheduleName, "<start of saleId>.<hash of saleId>.<job>". Sale
+// IDs hold no '.', so a shortened name (two dots) never equals a whole one
+// (one dot), and the name still says which sale and job it is.
 func ScheduleName(saleID, suffix string) string {
 	name := saleID + "." + suffix
 	if len(name) <= MaxScheduleName {
@@ -73,7 +74,7 @@ func ScheduleName(saleID, suffix string) string {
 	sum := sha256.Sum256([]byte(saleID))
 	tag := hex.EncodeToString(sum[:4])
 	keep := MaxScheduleName - len(tag) - 2 - len(suffix)
-	return saleID[:keep] + "-" + tag + "." + suffix
+	return saleID[:keep] + "." + tag + "." + suffix
 }
 
 // SchedulesFor lists a sale's preparation schedules for a lead time, in
@@ -95,14 +96,17 @@ func SchedulesFor(s Sale, lead time.Duration) []Schedule {
 // not: the same request again schedules them (and answers sale_exists).
 var ErrNotScheduled = errors.New("the sale was created but its warm-up and reminders could not be scheduled; send the same request again to schedule them")
 
-// WithScheduler makes CreateSale schedule each new sale's preparation jobs
-// lead before it opens (0: DefaultLead).
-func WithScheduler(sc Scheduler, lead time.Duration) Option {
+// WithScheduler makes CreateSale schedule each new sale's preparation jobs.
+func WithScheduler(sc Scheduler) Option { return func(s *Service) { s.scheduler = sc } }
+
+// WithLead sets how long before a sale opens its warm-up and reminders run
+// (default DefaultLead). Every function that schedules, reminds or answers
+// a subscription must be given the same.
+func WithLead(lead time.Duration) Option {
 	return func(s *Service) {
-		if lead <= 0 {
-			lead = DefaultLead
+		if lead > 0 {
+			s.lead = lead
 		}
-		s.scheduler, s.lead = sc, lead
 	}
 }
 
@@ -117,6 +121,12 @@ func (s *Service) schedule(ctx context.Context, sale Sale) error {
 	}
 	if err := s.scheduler.Put(ctx, SchedulesFor(sale, s.lead)); err != nil {
 		s.log.Error("schedule preparation jobs", "sale", sale.ID, "err", err)
+		return ErrNotScheduled
+	}
+	if err := s.store.MarkScheduled(ctx, sale.ID); err != nil {
+		// The retry puts them again: a schedule that fired in between
+		// fires again, which its target tolerates (each is idempotent).
+		s.log.Error("record that a sale is scheduled", "sale", sale.ID, "err", err)
 		return ErrNotScheduled
 	}
 	return nil

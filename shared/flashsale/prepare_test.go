@@ -36,8 +36,11 @@ func TestSchedulesFor(t *testing.T) {
 func TestScheduleName_LongIDs(t *testing.T) {
 	a := strings.Repeat("a", 64)
 	b := strings.Repeat("a", 63) + "b" // differs only past the cut
+	// A whole ID that looks like another's shortened name must not get it.
+	shortA := strings.TrimSuffix(flashsale.ScheduleName(a, "warm-up"), ".warm-up")
+	lookalike := strings.ReplaceAll(shortA, ".", "-")
 	seen := map[string]bool{}
-	for _, id := range []string{a, b} {
+	for _, id := range []string{a, b, lookalike} {
 		for _, job := range []string{"warm-up", "remind", "last-call", "cool-down"} {
 			n := flashsale.ScheduleName(id, job)
 			if len(n) > flashsale.MaxScheduleName || !strings.HasSuffix(n, "."+job) {
@@ -76,7 +79,7 @@ func (r *recordingScheduler) count() int {
 
 func TestCreateSale_SchedulesPreparation(t *testing.T) {
 	sc := &recordingScheduler{}
-	e := newEnv(t, flashsale.WithScheduler(sc, 5*time.Minute))
+	e := newEnv(t, flashsale.WithScheduler(sc), flashsale.WithLead(5*time.Minute))
 	ctx := context.Background()
 	n := flashsale.NewSale{ID: "prep", Name: "Prep", PriceCents: 100, Currency: "EUR", StartsAt: testStart, EndsAt: testEnd,
 		Stock: 10, PerUserLimit: 1, PaymentWindowSeconds: 60}
@@ -87,12 +90,11 @@ func TestCreateSale_SchedulesPreparation(t *testing.T) {
 		t.Fatalf("puts after create = %+v; want one put of 4 schedules, the first at startsAt − 5 min", sc.puts)
 	}
 
-	// The same definition again: still 409, and the schedules are put again.
+	// The same definition again (a re-import): still 409, and the
+	// schedules, which were put, are not put again: deployed, those that
+	// fired deleted themselves and would fire again.
 	if _, err := e.svc.CreateSale(ctx, n); !errors.Is(err, flashsale.ErrSaleExists) {
 		t.Fatalf("identical re-create: %v; want ErrSaleExists", err)
-	}
-	if sc.count() != 2 {
-		t.Fatalf("identical re-create put schedules %d times in all; want 2", sc.count())
 	}
 	// A different definition: 409, and nothing of the existing sale moves.
 	changed := n
@@ -100,8 +102,8 @@ func TestCreateSale_SchedulesPreparation(t *testing.T) {
 	if _, err := e.svc.CreateSale(ctx, changed); !errors.Is(err, flashsale.ErrSaleExists) {
 		t.Fatalf("changed re-create: %v; want ErrSaleExists", err)
 	}
-	if sc.count() != 2 {
-		t.Fatalf("a re-create with other fields put schedules (%d puts); want none", sc.count())
+	if sc.count() != 1 {
+		t.Fatalf("re-creates put schedules again (%d puts in all); want only the first", sc.count())
 	}
 
 	// A scheduler that fails: the sale is stored, the answer says so, and
@@ -115,11 +117,32 @@ func TestCreateSale_SchedulesPreparation(t *testing.T) {
 		t.Fatalf("the sale should be stored though not scheduled: %v", err)
 	}
 	sc.fail = false
-	if _, err := e.svc.CreateSale(ctx, n); !errors.Is(err, flashsale.ErrSaleExists) {
-		t.Fatalf("retry: %v; want ErrSaleExists", err)
+	for range 2 {
+		if _, err := e.svc.CreateSale(ctx, n); !errors.Is(err, flashsale.ErrSaleExists) {
+			t.Fatalf("retry: %v; want ErrSaleExists", err)
+		}
 	}
-	if last := sc.puts[len(sc.puts)-1]; sc.count() != 3 || last[0].SaleID != "prep-2" {
-		t.Fatalf("retry did not put prep-2's schedules: %+v", sc.puts)
+	if last := sc.puts[len(sc.puts)-1]; sc.count() != 2 || last[0].SaleID != "prep-2" {
+		t.Fatalf("retries put %+v; want prep-2's schedules once", sc.puts)
+	}
+}
+
+// A sale time finer than the store keeps (milliseconds) still makes an
+// identical re-create identical.
+func TestCreateSale_SubMillisecondTimes(t *testing.T) {
+	e := newEnv(t)
+	n := flashsale.NewSale{ID: "fine", Name: "Fine", PriceCents: 1, Currency: "USD", StartsAt: testStart.Add(123456789),
+		EndsAt: testEnd, Stock: 1, PerUserLimit: 1, PaymentWindowSeconds: 60}
+	v, err := e.svc.CreateSale(context.Background(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := testStart.Add(123 * time.Millisecond); !v.StartsAt.Equal(want) {
+		t.Errorf("startsAt stored as %s; want %s (milliseconds)", v.StartsAt, want)
+	}
+	built, err := n.Build()
+	if err != nil || !built.SameDefinition(v.Sale) {
+		t.Errorf("the same request does not rebuild the stored definition: %v", err)
 	}
 }
 

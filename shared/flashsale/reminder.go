@@ -22,8 +22,20 @@ type Reminder struct {
 	SaleID       string
 	UserID       string
 	SubscribedAt time.Time
-	// NotifiedAt is when a remind run claimed it; zero until then.
-	NotifiedAt time.Time
+	// ClaimedAt is when a remind run claimed it, SentAt when the send went
+	// out; zero until then.
+	ClaimedAt time.Time
+	SentAt    time.Time
+}
+
+// ReminderClaimLease is how long a claim without a sent mark holds: past
+// it, the run that claimed is presumed dead between its claim and its send,
+// and the next run sends. A send takes at most notifyTimeout.
+const ReminderClaimLease = time.Minute
+
+// due reports whether a run at now should send to r.
+func (r Reminder) due(now time.Time) bool {
+	return r.SentAt.IsZero() && (r.ClaimedAt.IsZero() || r.ClaimedAt.Before(now.Add(-ReminderClaimLease)))
 }
 
 // ReminderMessage is what a Notifier delivers to one subscriber.
@@ -48,23 +60,43 @@ var (
 	ErrReminderClaimed = errors.New("reminder already claimed or unsubscribed")
 )
 
-// Subscribe records the caller's wish to be reminded of a sale; created is
-// false when they had subscribed before.
+// Subscription is the answer to a subscribe.
+type Subscription struct {
+	// Created is false when the user had subscribed before.
+	Created bool
+	// RemindAt is when the next remind run goes, the one that will reach
+	// this subscriber; zero when none is left (subscribed in the last
+	// minute, after the last call).
+	RemindAt time.Time
+}
+
+// Subscribe records the caller's wish to be reminded of a sale.
 // Errors: ErrSaleNotFound, ErrSaleStarted, ErrUnavailable.
-func (s *Service) Subscribe(ctx context.Context, saleID, userID string) (created bool, err error) {
+func (s *Service) Subscribe(ctx context.Context, saleID, userID string) (Subscription, error) {
 	st, err := s.LookupSale(ctx, saleID)
 	if err != nil {
-		return false, err
+		return Subscription{}, err
 	}
 	now := s.now()
 	if !now.Before(st.StartsAt) {
-		return false, ErrSaleStarted
+		return Subscription{}, ErrSaleStarted
 	}
-	created, err = s.store.AddReminder(ctx, Reminder{SaleID: saleID, UserID: userID, SubscribedAt: now}, st.EndsAt)
+	created, err := s.store.AddReminder(ctx, Reminder{SaleID: saleID, UserID: userID, SubscribedAt: now}, st.EndsAt)
 	if err != nil {
-		return false, s.unavailable(err, "subscribe %s to %s", userID, saleID)
+		return Subscription{}, s.unavailable(err, "subscribe %s to %s", userID, saleID)
 	}
-	return created, nil
+	return Subscription{Created: created, RemindAt: s.nextRemind(st.Sale, now)}, nil
+}
+
+// nextRemind is the first remind run of a sale not yet due at now: a
+// subscriber listed before it runs is reminded by it.
+func (s *Service) nextRemind(sale Sale, now time.Time) time.Time {
+	for _, sc := range SchedulesFor(sale, s.lead) {
+		if sc.Job == JobRemind && now.Before(sc.At) {
+			return sc.At
+		}
+	}
+	return time.Time{}
 }
 
 // Unsubscribe deletes the caller's reminder; deleting one that does not
@@ -107,7 +139,7 @@ func WithNotifier(n Notifier, p ReminderPacing) Option {
 type RemindStats struct {
 	Subscribers int `json:"subscribers"`
 	Sent        int `json:"sent"`
-	// Before counts subscribers an earlier run had claimed.
+	// Before counts subscribers another run had sent to, or is sending to.
 	Before int `json:"alreadyNotified"`
 	Failed int `json:"failed"`
 }
@@ -117,11 +149,12 @@ const notifyTimeout = 10 * time.Second
 
 // SendReminders notifies every subscriber of a sale whom no run has
 // notified yet. Each send is preceded by a conditional write that claims
-// the subscriber, so two runs, or a run after a crash, never notify anyone
-// twice. A send that fails gives its claim back, for the next run. The
-// window left is a crash between a claim and its send: that subscriber is
-// not reminded, which we prefer to reminding everyone twice
-// (docs/design/preparation.md).
+// the subscriber and followed by one that marks them sent, so two runs at
+// once never notify anyone twice. A send that fails gives its claim back;
+// a claim whose run died before it sent lapses after ReminderClaimLease;
+// either way the next run (a retry, the last call) sends. The window left
+// is a crash between a send and its mark: that subscriber may be reminded
+// twice (docs/design/preparation.md).
 // Errors: ErrSaleNotFound, ErrUnavailable; an error when any send failed.
 func (s *Service) SendReminders(ctx context.Context, saleID string) (RemindStats, error) {
 	if s.notifier == nil {
@@ -143,8 +176,9 @@ func (s *Service) SendReminders(ctx context.Context, saleID string) (RemindStats
 	}
 	stats := RemindStats{Subscribers: len(subs)}
 	var todo []Reminder
+	now := s.now()
 	for _, r := range subs {
-		if r.NotifiedAt.IsZero() {
+		if r.due(now) {
 			todo = append(todo, r)
 		} else {
 			stats.Before++
@@ -194,10 +228,11 @@ func (s *Service) SendReminders(ctx context.Context, saleID string) (RemindStats
 	return stats, nil
 }
 
-// remindOne claims one subscriber and notifies them; before is true when
-// another run had claimed them.
+// remindOne claims one subscriber, notifies them and marks them sent;
+// before is true when another run had claimed them.
 func (s *Service) remindOne(ctx context.Context, sale Sale, r Reminder) (sent, before bool, err error) {
-	err = s.store.ClaimReminder(ctx, sale.ID, r.UserID, s.now())
+	now := s.now()
+	err = s.store.ClaimReminder(ctx, sale.ID, r.UserID, now, now.Add(-ReminderClaimLease))
 	if errors.Is(err, ErrReminderClaimed) {
 		return false, true, nil
 	}
@@ -209,6 +244,11 @@ func (s *Service) remindOne(ctx context.Context, sale Sale, r Reminder) (sent, b
 	defer cancel()
 	err = s.notifier.Notify(sendCtx, ReminderMessage{SaleID: sale.ID, UserID: r.UserID, SaleName: sale.Name, StartsAt: sale.StartsAt})
 	if err == nil {
+		if merr := s.store.MarkReminderSent(context.WithoutCancel(ctx), sale.ID, r.UserID, s.now()); merr != nil {
+			// Sent all the same; the claim lapses and a later run may
+			// send again: the one duplicate window.
+			s.log.ErrorContext(ctx, "mark reminder sent", "sale", sale.ID, "user", r.UserID, "err", merr)
+		}
 		return true, false, nil
 	}
 	s.log.ErrorContext(ctx, "notify", "sale", sale.ID, "user", r.UserID, "err", err)

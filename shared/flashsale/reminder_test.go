@@ -39,12 +39,26 @@ func TestSubscribe(t *testing.T) {
 	ctx := context.Background()
 	e.clock.Set(testStart.Add(-time.Hour))
 	e.createSale(t, "soon", 10, 1, 1)
-	if created, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil || !created {
-		t.Fatalf("first Subscribe = %v, %v; want true (201)", created, err)
+	if sub, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil || !sub.Created || !sub.RemindAt.Equal(testStart.Add(-flashsale.DefaultLead)) {
+		t.Fatalf("first Subscribe = %+v, %v; want created (201), reminded at startsAt − lead", sub, err)
 	}
-	if created, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil || created {
-		t.Fatalf("second Subscribe = %v, %v; want false (200)", created, err)
+	if sub, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil || sub.Created {
+		t.Fatalf("second Subscribe = %+v, %v; want not created (200)", sub, err)
 	}
+	// After the first run, the last call reaches a new subscriber; after
+	// the last call, no run is left.
+	for _, tc := range []struct {
+		at, want time.Time
+	}{
+		{testStart.Add(-5 * time.Minute), testStart.Add(-flashsale.LastCall)},
+		{testStart.Add(-30 * time.Second), time.Time{}},
+	} {
+		e.clock.Set(tc.at)
+		if sub, err := e.svc.Subscribe(ctx, "soon", "late"); err != nil || !sub.RemindAt.Equal(tc.want) {
+			t.Errorf("Subscribe at %s = %+v, %v; want remindAt %v", tc.at.Format(time.TimeOnly), sub, err, tc.want)
+		}
+	}
+	e.clock.Set(testStart.Add(-time.Hour))
 	if _, err := e.svc.Subscribe(ctx, "nope", "u1"); !errors.Is(err, flashsale.ErrSaleNotFound) {
 		t.Fatalf("unknown sale: %v; want ErrSaleNotFound", err)
 	}
@@ -158,5 +172,72 @@ func TestSendReminders_AfterTheEndSendsNothing(t *testing.T) {
 	e.clock.Set(testStart.Add(time.Minute)) // a late run while the sale is live still reminds
 	if st, err := e.svc.SendReminders(ctx, "soon"); err != nil || st.Sent != 1 {
 		t.Fatalf("run after the opening: %+v, %v; want 1 sent", st, err)
+	}
+}
+
+// TestSendReminders_CrashBetweenClaimAndSend: a run that died after its
+// claims and before its sends leaves claims without a sent mark. The next
+// run within a minute leaves them to their (presumed live) run; the one
+// after the lease sends them, each once.
+func TestSendReminders_CrashBetweenClaimAndSend(t *testing.T) {
+	box := &outbox{sent: map[string]int{}}
+	e := newEnv(t, flashsale.WithNotifier(box, fastPacing))
+	ctx := context.Background()
+	e.clock.Set(testStart.Add(-time.Hour))
+	e.createSale(t, "soon", 10, 1, 1)
+	for i := range 10 {
+		if _, err := e.svc.Subscribe(ctx, "soon", fmt.Sprintf("u%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Set(testStart.Add(-10 * time.Minute))
+	crashedAt := e.clock.Now()
+	for i := range 3 { // the dead run's claims
+		if err := e.mem.ClaimReminder(ctx, "soon", fmt.Sprintf("u%d", i), crashedAt, crashedAt.Add(-flashsale.ReminderClaimLease)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(30 * time.Second)
+	if st, err := e.svc.SendReminders(ctx, "soon"); err != nil || st.Sent != 7 || st.Before != 3 {
+		t.Fatalf("run within the lease: %+v, %v; want 7 sent, 3 left to the claiming run", st, err)
+	}
+	e.clock.Advance(time.Minute)
+	if st, err := e.svc.SendReminders(ctx, "soon"); err != nil || st.Sent != 3 || st.Before != 7 {
+		t.Fatalf("run after the lease: %+v, %v; want the 3 stale claims sent", st, err)
+	}
+	for i := range 10 {
+		if n := box.sent[fmt.Sprintf("u%d", i)]; n != 1 {
+			t.Errorf("u%d reminded %d times; want once", i, n)
+		}
+	}
+}
+
+// TestSendReminders_ResubscribeIsNotRemindedTwice: unsubscribing after the
+// reminder and subscribing again does not earn a second one.
+func TestSendReminders_ResubscribeIsNotRemindedTwice(t *testing.T) {
+	box := &outbox{sent: map[string]int{}}
+	e := newEnv(t, flashsale.WithNotifier(box, fastPacing))
+	ctx := context.Background()
+	e.clock.Set(testStart.Add(-time.Hour))
+	e.createSale(t, "soon", 10, 1, 1)
+	if _, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(testStart.Add(-10 * time.Minute))
+	if _, err := e.svc.SendReminders(ctx, "soon"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Unsubscribe(ctx, "soon", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := e.svc.Subscribe(ctx, "soon", "u1"); err != nil || !sub.Created {
+		t.Fatalf("subscribe again = %+v, %v; want created (201)", sub, err)
+	}
+	e.clock.Set(testStart.Add(-time.Minute))
+	if st, err := e.svc.SendReminders(ctx, "soon"); err != nil || st.Sent != 0 {
+		t.Fatalf("last call: %+v, %v; want nothing sent", st, err)
+	}
+	if box.sent["u1"] != 1 {
+		t.Fatalf("u1 reminded %d times; want once", box.sent["u1"])
 	}
 }

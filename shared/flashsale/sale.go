@@ -39,6 +39,8 @@ type SaleState struct {
 	// Epoch counts returns of stock. MarkSoldOut is conditional on it, so a
 	// stale view can never hide units that came back.
 	Epoch int64
+	// Scheduled records that the sale's preparation schedules were put.
+	Scheduled bool
 }
 
 // SaleStatus is what buyers see.
@@ -166,7 +168,7 @@ func (n NewSale) Build() (Sale, error) {
 	}
 	return Sale{
 		ID: n.ID, Name: n.Name, PriceCents: n.PriceCents, Currency: n.Currency,
-		StartsAt: n.StartsAt.UTC(), EndsAt: n.EndsAt.UTC(), Stock: n.Stock,
+		StartsAt: n.StartsAt.UTC().Truncate(time.Millisecond), EndsAt: n.EndsAt.UTC().Truncate(time.Millisecond), Stock: n.Stock,
 		PerUserLimit: n.PerUserLimit, PaymentWindow: time.Duration(n.PaymentWindowSeconds) * time.Second,
 		Shards: shards, Admission: adm,
 	}, nil

@@ -98,6 +98,9 @@ type Store interface {
 	// created (Reserve adds it; only Abort takes it out again, since an
 	// aborted hold was never an order), whatever its status now.
 	UserOrders(ctx context.Context, saleID, userID string) ([]string, error)
+	// MarkScheduled records that a sale's preparation schedules were put.
+	// Errors: ErrSaleNotFound.
+	MarkScheduled(ctx context.Context, saleID string) error
 	// ClearSoldOut clears the sale's sold-out mark and bumps its epoch.
 	// Errors: ErrSaleNotFound.
 	ClearSoldOut(ctx context.Context, saleID string) error
@@ -160,17 +163,26 @@ type Store interface {
 	DeleteUserBan(ctx context.Context, userID string, now time.Time) error
 
 	// AddReminder subscribes a user to a sale's reminder; created is false
-	// when they were subscribed already (nothing changes then). The store
-	// may forget it after expires.
+	// when they were subscribed already (nothing changes then). A user who
+	// unsubscribed and subscribes again is created anew but keeps their
+	// claim and sent mark: nobody is reminded twice. The store may forget
+	// it after expires.
 	AddReminder(ctx context.Context, r Reminder, expires time.Time) (created bool, err error)
-	// DeleteReminder unsubscribes a user; a missing subscription is fine.
+	// DeleteReminder unsubscribes a user, remembering whether they were
+	// reminded; a missing subscription is fine.
 	DeleteReminder(ctx context.Context, saleID, userID string) error
-	// Reminders lists a sale's subscribers.
+	// Reminders lists a sale's subscribers (not those who unsubscribed),
+	// sorted by user.
 	Reminders(ctx context.Context, saleID string) ([]Reminder, error)
-	// ClaimReminder marks a subscriber notified at now if no one has.
-	// Errors: ErrReminderClaimed when one had, or the subscription is gone.
-	ClaimReminder(ctx context.Context, saleID, userID string, now time.Time) error
-	// UnclaimReminder gives a claim back after a failed send.
+	// ClaimReminder claims a subscriber for a send at now: one not sent
+	// to, and not claimed, or claimed before staleBefore (by a run that
+	// died before it sent).
+	// Errors: ErrReminderClaimed otherwise, or when unsubscribed.
+	ClaimReminder(ctx context.Context, saleID, userID string, now, staleBefore time.Time) error
+	// MarkReminderSent records that the claimed send went out.
+	MarkReminderSent(ctx context.Context, saleID, userID string, now time.Time) error
+	// UnclaimReminder gives a claim back after a failed send; a subscriber
+	// already sent to keeps their mark.
 	UnclaimReminder(ctx context.Context, saleID, userID string) error
 
 	// SaveReport stores a sale's latest settlement report.

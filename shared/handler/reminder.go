@@ -12,11 +12,12 @@ import (
 )
 
 // reminderJSON answers POST /sales/{saleId}/reminders: when the reminder
-// goes out (lead before the opening, or at once if that has passed), so the
-// app can say so.
+// goes out (lead before the opening, or the last call a minute before it),
+// so the app can say so. It is absent when no run is left: the sale opens
+// within the minute.
 type reminderJSON struct {
 	SaleID   string `json:"saleId"`
-	RemindAt string `json:"remindAt"`
+	RemindAt string `json:"remindAt,omitempty"`
 }
 
 // NewReminders serves "remind me": POST subscribes the caller to a sale
@@ -29,23 +30,19 @@ func NewReminders(svc *flashsale.Service, log *slog.Logger) Routes {
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			created, err := svc.Subscribe(ctx, saleID, caller.UserID)
+			sub, err := svc.Subscribe(ctx, saleID, caller.UserID)
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
-			}
-			st, err := svc.LookupSale(ctx, saleID)
-			if err != nil {
-				return events.APIGatewayProxyResponse{}, err
-			}
-			at := st.StartsAt.Add(-svc.Lead())
-			if now := svc.Now(); at.Before(now) {
-				at = now
 			}
 			status := http.StatusOK
-			if created {
+			if sub.Created {
 				status = http.StatusCreated
 			}
-			return JSON(status, reminderJSON{SaleID: saleID, RemindAt: flashsale.FormatTime(at)}), nil
+			body := reminderJSON{SaleID: saleID}
+			if !sub.RemindAt.IsZero() {
+				body.RemindAt = flashsale.FormatTime(sub.RemindAt)
+			}
+			return JSON(status, body), nil
 		}),
 		apispec.RouteRemindMeNot: wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			caller, saleID, err := buyerInSale(req)

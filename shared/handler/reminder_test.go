@@ -40,12 +40,16 @@ func TestReminders_Routes(t *testing.T) {
 	wantError(t, call(t, post, withSale(req, "nope")), http.StatusNotFound, "sale_not_found")
 	wantError(t, call(t, post, asUser(req, "")), http.StatusUnauthorized, "unauthorized")
 
-	// Within the lead the reminder goes at once; from the opening on, 409.
-	f.clock.Set(saleStart.Add(-time.Minute))
+	// Within the lead the last call reminds; after it no run is left and
+	// remindAt is absent; from the opening on, 409.
+	f.clock.Set(saleStart.Add(-5 * time.Minute))
 	resp = call(t, post, asUser(req, "late"))
-	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || resp.StatusCode != http.StatusCreated ||
-		body.RemindAt != flashsale.FormatTime(f.clock.Now()) {
-		t.Errorf("POST within the lead = %d %s; want 201 with remindAt now", resp.StatusCode, resp.Body)
+	if want := `{"saleId":"spring-1","remindAt":"` + flashsale.FormatTime(saleStart.Add(-time.Minute)) + `"}`; resp.StatusCode != http.StatusCreated || resp.Body != want {
+		t.Errorf("POST within the lead = %d %s; want 201 %s", resp.StatusCode, resp.Body, want)
+	}
+	f.clock.Set(saleStart.Add(-30 * time.Second))
+	if resp = call(t, post, asUser(req, "later")); resp.StatusCode != http.StatusCreated || resp.Body != `{"saleId":"spring-1"}` {
+		t.Errorf("POST after the last call = %d %s; want 201 without remindAt", resp.StatusCode, resp.Body)
 	}
 	f.clock.Set(saleStart)
 	wantError(t, call(t, post, req), http.StatusConflict, "sale_started")

@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -10,20 +9,29 @@ import (
 	"flashsale/shared/flashsale"
 )
 
-// AddReminder subscribes a user; an existing subscription stays as it is.
+// reminder is a subscription as stored: unsubscribing keeps it, with its
+// claim and sent mark, so subscribing again does not remind anyone twice.
+type reminder struct {
+	flashsale.Reminder
+	unsubscribed bool
+}
+
+// AddReminder subscribes a user, or subscribes them again.
 func (s *Store) AddReminder(_ context.Context, r flashsale.Reminder, _ time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	subs := s.reminders[r.SaleID]
 	if subs == nil {
-		subs = map[string]flashsale.Reminder{}
+		subs = map[string]*reminder{}
 		s.reminders[r.SaleID] = subs
 	}
-	if _, ok := subs[r.UserID]; ok {
-		return false, nil
+	if old, ok := subs[r.UserID]; ok {
+		again := old.unsubscribed
+		old.unsubscribed = false
+		return again, nil
 	}
-	r.NotifiedAt = time.Time{}
-	subs[r.UserID] = r
+	r.ClaimedAt, r.SentAt = time.Time{}, time.Time{}
+	subs[r.UserID] = &reminder{Reminder: r}
 	return true, nil
 }
 
@@ -31,7 +39,9 @@ func (s *Store) AddReminder(_ context.Context, r flashsale.Reminder, _ time.Time
 func (s *Store) DeleteReminder(_ context.Context, saleID, userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.reminders[saleID], userID)
+	if r, ok := s.reminders[saleID][userID]; ok {
+		r.unsubscribed = true
+	}
 	return nil
 }
 
@@ -39,31 +49,45 @@ func (s *Store) DeleteReminder(_ context.Context, saleID, userID string) error {
 func (s *Store) Reminders(_ context.Context, saleID string) ([]flashsale.Reminder, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.SortedFunc(maps.Values(s.reminders[saleID]), func(a, b flashsale.Reminder) int {
-		return strings.Compare(a.UserID, b.UserID)
-	}), nil
+	var out []flashsale.Reminder
+	for _, r := range s.reminders[saleID] {
+		if !r.unsubscribed {
+			out = append(out, r.Reminder)
+		}
+	}
+	slices.SortFunc(out, func(a, b flashsale.Reminder) int { return strings.Compare(a.UserID, b.UserID) })
+	return out, nil
 }
 
-// ClaimReminder marks a subscriber notified if no one has.
-func (s *Store) ClaimReminder(_ context.Context, saleID, userID string, now time.Time) error {
+// ClaimReminder claims a subscriber not sent to, unclaimed or claimed
+// before staleBefore.
+func (s *Store) ClaimReminder(_ context.Context, saleID, userID string, now, staleBefore time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.reminders[saleID][userID]
-	if !ok || !r.NotifiedAt.IsZero() {
+	if !ok || r.unsubscribed || !r.SentAt.IsZero() || (!r.ClaimedAt.IsZero() && !r.ClaimedAt.Before(staleBefore)) {
 		return flashsale.ErrReminderClaimed
 	}
-	r.NotifiedAt = now
-	s.reminders[saleID][userID] = r
+	r.ClaimedAt = now
 	return nil
 }
 
-// UnclaimReminder gives a claim back.
-func (s *Store) UnclaimReminder(_ context.Context, saleID, userID string) error {
+// MarkReminderSent records the send.
+func (s *Store) MarkReminderSent(_ context.Context, saleID, userID string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.reminders[saleID][userID]; ok {
-		r.NotifiedAt = time.Time{}
-		s.reminders[saleID][userID] = r
+		r.SentAt = now
+	}
+	return nil
+}
+
+// UnclaimReminder gives a claim back unless the send was recorded.
+func (s *Store) UnclaimReminder(_ context.Context, saleID, userID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.reminders[saleID][userID]; ok && r.SentAt.IsZero() {
+		r.ClaimedAt = time.Time{}
 	}
 	return nil
 }

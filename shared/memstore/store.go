@@ -47,14 +47,14 @@ type Store struct {
 	// events holds every payment event ID recorded, across sales, as the
 	// provider's IDs are global.
 	events      map[string]bool
-	ledger      map[string][]flashsale.LedgerEntry       // by sale ID; "" for unknown sales
-	leases      map[string]lease                         // by sale ID
-	adjustments map[string][]flashsale.Adjustment        // by sale ID, oldest first
-	reports     map[string]flashsale.Report              // by sale ID, the latest
-	allowlists  map[string]map[string]bool               // by sale ID, the users on it
-	ipBans      map[string]flashsale.IPBan               // by ban ID
-	userBans    map[string]flashsale.UserBan             // by user ID
-	reminders   map[string]map[string]flashsale.Reminder // by sale ID, then user ID
+	ledger      map[string][]flashsale.LedgerEntry // by sale ID; "" for unknown sales
+	leases      map[string]lease                   // by sale ID
+	adjustments map[string][]flashsale.Adjustment  // by sale ID, oldest first
+	reports     map[string]flashsale.Report        // by sale ID, the latest
+	allowlists  map[string]map[string]bool         // by sale ID, the users on it
+	ipBans      map[string]flashsale.IPBan         // by ban ID
+	userBans    map[string]flashsale.UserBan       // by user ID
+	reminders   map[string]map[string]*reminder    // by sale ID, then user ID
 }
 
 var _ flashsale.Store = (*Store)(nil)
@@ -79,7 +79,7 @@ func New() *Store {
 		allowlists:  map[string]map[string]bool{},
 		ipBans:      map[string]flashsale.IPBan{},
 		userBans:    map[string]flashsale.UserBan{},
-		reminders:   map[string]map[string]flashsale.Reminder{},
+		reminders:   map[string]map[string]*reminder{},
 	}
 }
 
@@ -228,6 +228,19 @@ func (s *Store) ReturnStock(_ context.Context, saleID string, shard int, qty int
 	}
 	st.SoldOut = false
 	st.Epoch++
+	s.sales[saleID] = st
+	return nil
+}
+
+// MarkScheduled sets the sale's scheduled flag.
+func (s *Store) MarkScheduled(_ context.Context, saleID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.sales[saleID]
+	if !ok {
+		return flashsale.ErrSaleNotFound
+	}
+	st.Scheduled = true
 	s.sales[saleID] = st
 	return nil
 }

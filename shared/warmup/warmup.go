@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"flashsale/shared/flashsale"
@@ -66,15 +67,30 @@ func ForSale(s flashsale.Sale) int {
 	return p.Concurrency.Provisioned
 }
 
-// TargetAt is the provisioned concurrency wanted at now for these sales.
-func TargetAt(sales []flashsale.SaleState, now time.Time, c Config) Target {
+// TargetAt is the provisioned concurrency wanted at now for these sales,
+// when schedule fired (the zero Schedule for a run no schedule caused).
+// The fired sale's own window is not recomputed: its warm-up always counts
+// it until it ends, its cool-down never does. A schedule fires to the
+// second while sale times may hold milliseconds, and the lead may have
+// changed since the sale was created; neither must make a warm-up forget
+// its own sale.
+func TargetAt(sales []flashsale.SaleState, now time.Time, c Config, fired flashsale.Schedule) Target {
 	lead := c.Lead
 	if lead <= 0 {
 		lead = flashsale.DefaultLead
 	}
 	t := Target{Total: c.Baseline, Sales: []SaleTarget{}}
 	for _, s := range sales {
-		if now.Before(s.StartsAt.Add(-lead)) || !now.Before(s.EndsAt) {
+		running := !now.Before(s.StartsAt.Add(-lead)) && now.Before(s.EndsAt)
+		if s.ID == fired.SaleID {
+			switch fired.Job {
+			case flashsale.JobWarmUp:
+				running = now.Before(s.EndsAt)
+			case flashsale.JobCoolDown:
+				running = false
+			}
+		}
+		if !running {
 			continue
 		}
 		n := ForSale(s.Sale)
@@ -88,8 +104,13 @@ func TargetAt(sales []flashsale.SaleState, now time.Time, c Config) Target {
 	return t
 }
 
-// Warmer runs the reconciliation for a fired schedule.
+// Warmer runs the reconciliation for a fired schedule, one run at a time
+// per process; deployed, the warm-up function's reserved concurrency of 1
+// makes it one at a time in all. Two runs at once could read the sales in
+// one order and write in the other, leaving an older total in place.
 type Warmer struct {
+	mu sync.Mutex
+
 	// ListSales reads every sale (flashsale.Store.ListSales).
 	ListSales func(context.Context) ([]flashsale.SaleState, error)
 	Provisioner
@@ -98,14 +119,17 @@ type Warmer struct {
 	Log *slog.Logger
 }
 
-// Run sets the provisioned concurrency the sales running at now want. why
-// says which schedule fired, for the record.
-func (w *Warmer) Run(ctx context.Context, why string) (Target, error) {
+// Run sets the provisioned concurrency the sales running now want, after
+// schedule fired.
+func (w *Warmer) Run(ctx context.Context, fired flashsale.Schedule) (Target, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	why := fired.Name
 	sales, err := w.ListSales(ctx)
 	if err != nil {
 		return Target{}, fmt.Errorf("warm-up: list sales: %w", err)
 	}
-	t := TargetAt(sales, w.Now(), w.Config)
+	t := TargetAt(sales, w.Now(), w.Config, fired)
 	if t.Capped {
 		w.Log.WarnContext(ctx, "sales want more provisioned concurrency than the reserve function's reserved concurrency; capped",
 			"ceiling", w.Ceiling, "sales", t.Sales)
