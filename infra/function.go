@@ -266,6 +266,13 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 		// cold: a lone sale's next schedule is its cool-down, after the
 		// sale. Lambda's default two retries, stated.
 		props.RetryAttempts = jsii.Number(2)
+		// One run at a time: each run lists the sales and writes a total,
+		// so two overlapping runs (B's cool-down and A's warm-up) could
+		// write in the wrong order and drop A's share until its cool-down.
+		// Serialised, the later run reads later and writes last.
+		// Scheduler invokes asynchronously, so a run that finds it busy
+		// waits in Lambda's async queue.
+		props.ReservedConcurrentExecutions = jsii.Number(1)
 	case apispec.FunctionNotifier:
 		// A rerun notifies only subscribers nobody has claimed, so a retry
 		// sends each reminder at most once and catches failed sends
