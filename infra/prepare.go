@@ -134,7 +134,8 @@ func (s *stack) newPreparation(d *data, f *functions) *preparation {
 		EnforceSSL:  jsii.Bool(true),
 	})
 	// The notifier reads the sale, queries its REMIND buckets, claims each
-	// subscriber (UpdateItem) and publishes one message per subscriber.
+	// subscriber (UpdateItem), publishes one message per subscriber and
+	// marks it sent (UpdateItem).
 	grantTable(notifier, d.sales, "dynamodb:GetItem")
 	grantTable(notifier, d.orders, "dynamodb:Query", "dynamodb:UpdateItem")
 	notifier.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
