@@ -132,8 +132,9 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	}
 	grant(apispec.FunctionSaleInfo, d.sales, ddbRead)
 
-	// Reserve and admission preload the sales about to open during init
-	// (a Scan), so the burst's first purchase makes no sale read.
+	// Reserve and admission preload the sales about to open during an init
+	// for provisioned concurrency (a Scan), so a warmed environment's first
+	// purchases make no sale read; on-demand inits do not Scan.
 	grant(apispec.FunctionReserve, d.sales, ddbGetBatch, ddbUpdate, []string{"dynamodb:Scan"})
 	grant(apispec.FunctionReserve, d.orders, ddbRead, ddbWrite)
 	d.queue.GrantSendMessages(f.byName[apispec.FunctionReserve])
@@ -266,10 +267,19 @@ func (s *stack) newFunction(name string, env map[string]*string) awslambda.Funct
 		// cold: a lone sale's next schedule is its cool-down, after the
 		// sale. Lambda's default two retries, stated.
 		props.RetryAttempts = jsii.Number(2)
+		// One run at a time: each run lists the sales and writes a total,
+		// so two overlapping runs (B's cool-down and A's warm-up) could
+		// write in the wrong order and drop A's share until its cool-down.
+		// Serialised, the later run reads later and writes last.
+		// Scheduler invokes asynchronously, so a run that finds it busy
+		// waits in Lambda's async queue.
+		props.ReservedConcurrentExecutions = jsii.Number(1)
 	case apispec.FunctionNotifier:
-		// A rerun notifies only subscribers nobody has claimed, so a retry
-		// sends each reminder at most once and catches failed sends
-		// minutes before the last call does. Lambda's two retries, stated.
+		// A rerun notifies only subscribers not marked sent and not
+		// claimed in the last minute, so a retry catches failed sends and
+		// a crashed run's stale claims minutes before the last call does;
+		// only a crash between a send and its mark sends twice. Lambda's
+		// two retries, stated.
 		props.RetryAttempts = jsii.Number(2)
 	}
 	fn := awslambda.NewFunction(s.st, jsii.String(name), props)

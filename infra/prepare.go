@@ -29,11 +29,12 @@ const SchedulerService = "scheduler.amazonaws.com"
 // stage's schedules.
 func ScheduleGroupName(stage string) string { return "flashsale-" + stage }
 
-// Scheduler actions admin takes: create a sale's schedules, and replace them
-// when the same sale is created again (Get tells which of the two). No
-// Delete: the schedules delete themselves after they fire
+// Scheduler actions admin takes: create a sale's schedules, and update one
+// whose create answers ConflictException (it exists already, from an
+// earlier put of the same sale). No Get: the create's answer tells which of
+// the two. No Delete: the schedules delete themselves after they fire
 // (ActionAfterCompletion DELETE).
-var schedulerActions = []string{"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:GetSchedule"}
+var schedulerActions = []string{"scheduler:CreateSchedule", "scheduler:UpdateSchedule"}
 
 // provisionedConcurrencyActions are what the warm-up does to the reserve
 // alias: read, set or remove its provisioned concurrency.
@@ -133,7 +134,8 @@ func (s *stack) newPreparation(d *data, f *functions) *preparation {
 		EnforceSSL:  jsii.Bool(true),
 	})
 	// The notifier reads the sale, queries its REMIND buckets, claims each
-	// subscriber (UpdateItem) and publishes one message per subscriber.
+	// subscriber (UpdateItem), publishes one message per subscriber and
+	// marks it sent (UpdateItem).
 	grantTable(notifier, d.sales, "dynamodb:GetItem")
 	grantTable(notifier, d.orders, "dynamodb:Query", "dynamodb:UpdateItem")
 	notifier.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

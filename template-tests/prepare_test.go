@@ -1,6 +1,9 @@
 package templatetests
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -249,7 +252,9 @@ func TestPrepare_AdminPutsSchedulesOfItsGroupAndPassesTheRole(t *testing.T) {
 			":", map[string]any{"Ref": "AWS::AccountId"}, ":schedule/" + groupName(b) + "/*",
 		}}})
 		want := sorted(
-			lines(schedules, "scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:GetSchedule"),
+			// Create, and Update when the create answers ConflictException
+			// (shared/ebscheduler): no Get, no Delete.
+			lines(schedules, "scheduler:CreateSchedule", "scheduler:UpdateSchedule"),
 			[]string{"iam:PassRole on " + getAtt(role, "Arn") + ` if {"StringEquals":{"iam:PassedToService":"scheduler.amazonaws.com"}}`},
 			lines(getAtt(fns[apispec.FunctionIPBanSync], "Arn"), "lambda:InvokeFunction"),
 		)
@@ -306,6 +311,48 @@ func TestPrepare_WarmUpScansSalesAndProvisionsTheAliasOnly(t *testing.T) {
 		}
 		// A retry reconciles to the moment it runs, so it is never stale.
 		checkRetries(t, b, apispec.FunctionWarmUp, 2)
+	})
+}
+
+// TestPrepare_WarmUpRunsOneAtATime: each run lists the sales and writes a
+// total, so two overlapping runs (one sale's cool-down, another's warm-up)
+// could write in the wrong order and drop a sale's share until its
+// cool-down. With reserved concurrency 1 the later run reads later and
+// writes last; Scheduler's async invokes that find it busy wait in Lambda's
+// queue, and its retries stay.
+func TestPrepare_WarmUpRunsOneAtATime(t *testing.T) {
+	eachStack(t, func(t *testing.T, b *built) {
+		if got := function(t, b, apispec.FunctionWarmUp)["ReservedConcurrentExecutions"]; got != 1.0 {
+			t.Errorf("warm-up: ReservedConcurrentExecutions %v, want 1", got)
+		}
+		checkRetries(t, b, apispec.FunctionWarmUp, 2)
+	})
+}
+
+// TestPrepare_DeployDocNamesTheSchedulerGrants: docs/deploy.md's least
+// privilege section names exactly the scheduler: actions the stack grants.
+func TestPrepare_DeployDocNamesTheSchedulerGrants(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "deploy.md"))
+	if err != nil {
+		t.Fatalf("read docs/deploy.md: %v", err)
+	}
+	named := regexp.MustCompile(`scheduler:[A-Za-z]+`).FindAllString(string(doc), -1)
+	sort.Strings(named)
+	named = slices.Compact(named)
+	eachStack(t, func(t *testing.T, b *built) {
+		var granted []string
+		for _, s := range statements(b) {
+			for _, a := range s.actions {
+				if strings.HasPrefix(a, "scheduler:") {
+					granted = append(granted, a)
+				}
+			}
+		}
+		sort.Strings(granted)
+		granted = slices.Compact(granted)
+		if !slices.Equal(named, granted) {
+			t.Errorf("docs/deploy.md names %v, the stack grants %v", named, granted)
+		}
 	})
 }
 

@@ -93,10 +93,18 @@ func TestReserve_ReservedConcurrency(t *testing.T) {
 		if !ok || num(t, got, "ReservedConcurrentExecutions") < 1 {
 			t.Errorf("reserve: got reserved concurrency %v, want a positive number", got)
 		}
-		// The ban sync reserves 1 to run one at a time (TestBans_SyncFunction).
+		// The ban sync and the warm-up reserve 1 each to run one at a time
+		// (TestBans_SyncFunction, TestPrepare_WarmUpRunsOneAtATime); the
+		// account's quota must cover all three (capacity.AccountNeeded).
+		oneAtATime := map[string]bool{apispec.FunctionIPBanSync: true, apispec.FunctionWarmUp: true}
 		for _, name := range apispec.FunctionNames() {
-			if _, ok := function(t, b, name)["ReservedConcurrentExecutions"]; ok && name != apispec.FunctionReserve && name != apispec.FunctionIPBanSync {
-				t.Errorf("%s: has reserved concurrency; only reserve (and the ban sync's 1) should take from the account pool", name)
+			got, ok := function(t, b, name)["ReservedConcurrentExecutions"]
+			switch {
+			case name == apispec.FunctionReserve:
+			case oneAtATime[name] && got != 1.0:
+				t.Errorf("%s: reserved concurrency %v, want 1 (one run at a time)", name, got)
+			case !oneAtATime[name] && ok:
+				t.Errorf("%s: has reserved concurrency %v; only reserve, the ban sync's 1 and the warm-up's 1 should take from the account pool", name, got)
 			}
 		}
 		// The alias and its baseline: TestPrepare_ReserveAliasAlwaysExistsAndTheAPIInvokesIt.
