@@ -132,9 +132,10 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	}
 	grant(apispec.FunctionSaleInfo, d.sales, ddbRead)
 
-	// Reserve and admission preload the sales about to open during an init
-	// for provisioned concurrency (a Scan), so a warmed environment's first
-	// purchases make no sale read; on-demand inits do not Scan.
+	// Reserve preloads the sales about to open during an init for
+	// provisioned concurrency (a Scan), so a warmed environment's first
+	// purchases make no sale read; on-demand inits do not Scan. Admission
+	// never has provisioned concurrency, so it never preloads.
 	grant(apispec.FunctionReserve, d.sales, ddbGetBatch, ddbUpdate, []string{"dynamodb:Scan"})
 	grant(apispec.FunctionReserve, d.orders, ddbRead, ddbWrite)
 	d.queue.GrantSendMessages(f.byName[apispec.FunctionReserve])
@@ -151,7 +152,7 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	// user bans it refreshes every few seconds (Query on BAN#USER; reserve
 	// does the same through ddbRead). Challenges and tokens are HMACs,
 	// stored nowhere.
-	grant(apispec.FunctionAdmission, d.sales, ddbRead, []string{"dynamodb:Scan"})
+	grant(apispec.FunctionAdmission, d.sales, ddbRead)
 	grant(apispec.FunctionAdmission, d.orders, []string{"dynamodb:GetItem", "dynamodb:Query"})
 	// GetSecretValue alone: the functions read the key set once per
 	// container and never describe or list secrets.

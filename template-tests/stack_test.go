@@ -503,7 +503,7 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		{name: "reserve reads admission keys", function: apispec.FunctionReserve, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders reads webhook secret", function: apispec.FunctionOrders, resource: "webhook", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders no admission keys", function: apispec.FunctionOrders, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
-		{name: "admission reads and preloads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:Scan"}, deny: write},
+		{name: "admission reads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan")},
 		{name: "admission reads allowlist and user bans", function: apispec.FunctionAdmission, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:Query"}, deny: append(write, "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")},
 		{name: "admission no queue", function: apispec.FunctionAdmission, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "admission reads admission keys", function: apispec.FunctionAdmission, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},

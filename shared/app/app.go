@@ -309,11 +309,12 @@ func MustFromEnv(function string) *App {
 		log.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	// Data warm-up: the purchase functions start with the sales about to
-	// open in their cache. Provisioned containers run this init at the
-	// warm-up, so the burst's first purchase makes no sale read. A failure
-	// costs only that read later.
-	if signs {
+	// Data warm-up: a reserve environment that provisioned concurrency
+	// starts (at the warm-up) loads the sales about to open into its cache,
+	// so the burst's first purchase makes no sale read. On-demand inits,
+	// which happen during the burst, skip it: a Scan there would only slow
+	// them. A failure costs only that read later.
+	if function == apispec.FunctionReserve && os.Getenv(envInitType) == initProvisioned {
 		ctx, cancel := context.WithTimeout(context.Background(), preloadTimeout)
 		n, err := a.Preload(ctx)
 		cancel()
@@ -325,6 +326,13 @@ func MustFromEnv(function string) *App {
 	}
 	return a
 }
+
+// Lambda's AWS_LAMBDA_INITIALIZATION_TYPE says how an environment started:
+// "on-demand", "provisioned-concurrency" or "snap-start".
+const (
+	envInitType     = "AWS_LAMBDA_INITIALIZATION_TYPE"
+	initProvisioned = "provisioned-concurrency"
+)
 
 // preloadTimeout bounds the preload inside Lambda's 10 s init.
 const preloadTimeout = 3 * time.Second

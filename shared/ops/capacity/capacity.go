@@ -34,6 +34,7 @@ const (
 	RegionalConcurrency = 1000 // Lambda concurrent executions
 	UnreservedMinimum   = 100  // AWS keeps this much unreserved
 	BanSyncReserved     = 1    // ip-ban-sync runs one at a time (infra)
+	WarmUpReserved      = 1    // so does the warm-up (infra)
 	ScaleStep           = 1000 // new environments per function per ScaleInterval
 	ScaleInterval       = 10 * time.Second
 
@@ -291,7 +292,7 @@ func New(in Input) (Plan, error) {
 	}
 	p.Admission = admissionFor(p.Throttles.TokenIssue, s, DefaultPrices)
 	c := &p.Concurrency
-	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + BanSyncReserved + UnreservedMinimum
+	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + BanSyncReserved + WarmUpReserved + UnreservedMinimum
 	c.RampSeconds = float64((c.Reserved+ScaleStep-1)/ScaleStep-1) * ScaleInterval.Seconds()
 	c.SaleReadsPerSecond = float64(c.Reserved+p.Admission.Concurrency) / SaleRefresh.Seconds()
 	c.WarmUp = ceil(float64(int64(n)*ShardRPS) * DefaultReserveP99.Seconds())

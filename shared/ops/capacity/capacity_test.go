@@ -144,12 +144,12 @@ func TestNew_Admission(t *testing.T) {
 		sellOut     float64
 		account     int
 	}{
-		// busy = 6,666 × 0.015 = 99.99 → 200; 2,000 + 9 + 200 + 1 (ban sync) + 100.
-		{"worked example", Input{PeakRPS: 20_000, Stock: 50_000}, apispec.Throttle{RateLimit: 6666, BurstLimit: 3333}, 200, 50_000.0 / 6666, 2310},
-		// busy = 2,666 × 0.015 = 39.99 → 80; 800 + 9 + 80 + 1 + 100 fits 1,000.
-		{"prod", Input{PeakRPS: 8000, Stock: 50_000}, apispec.Throttle{RateLimit: 2666, BurstLimit: 1333}, 80, 50_000.0 / 2666, 990},
+		// busy = 6,666 × 0.015 = 99.99 → 200; 2,000 + 9 + 200 + 1 (ban sync) + 1 (warm-up) + 100.
+		{"worked example", Input{PeakRPS: 20_000, Stock: 50_000}, apispec.Throttle{RateLimit: 6666, BurstLimit: 3333}, 200, 50_000.0 / 6666, 2311},
+		// busy = 2,666 × 0.015 = 39.99 → 80; 800 + 9 + 80 + 1 + 1 + 100 fits 1,000.
+		{"prod", Input{PeakRPS: 8000, Stock: 50_000}, apispec.Throttle{RateLimit: 2666, BurstLimit: 1333}, 80, 50_000.0 / 2666, 991},
 		// The smallest rate that admits anyone: busy 0.015 → 1.
-		{"R=3 admits one a second", Input{PeakRPS: 3, Stock: 10}, apispec.Throttle{RateLimit: 1, BurstLimit: 1}, 1, 10, 1 + 2 + 1 + 1 + 100},
+		{"R=3 admits one a second", Input{PeakRPS: 3, Stock: 10}, apispec.Throttle{RateLimit: 1, BurstLimit: 1}, 1, 10, 1 + 2 + 1 + 1 + 1 + 100},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
