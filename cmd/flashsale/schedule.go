@@ -81,22 +81,22 @@ func runScheduleList(ctx context.Context, o scheduleOptions, stdout io.Writer) e
 	return writeSchedules(stdout, got)
 }
 
-// writeSchedules prints a header, then one line per schedule: when, its
-// sale, what it does, its name, where it stands and what it did.
+// writeSchedules prints one line per schedule and nothing else (the
+// contract's format, which scripts read): when, its sale, what it does, its
+// name, where it stands ("fired at …") and what it did.
 func writeSchedules(w io.Writer, s prepare.Schedules) error {
 	if len(s.Schedules) == 0 {
 		_, err := fmt.Fprintln(w, "no schedules yet: creating a sale schedules its warm-up, reminders and cool-down")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT\tSALE\tJOB\tSCHEDULE\tSTATUS\tFIRED AT\tRESULT")
 	for _, e := range s.Schedules {
-		fired := "-"
+		status := string(e.Status)
 		if e.FiredAt != nil {
-			fired = e.FiredAt.UTC().Format(time.RFC3339)
+			status += " at " + e.FiredAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.SaleID, e.Job, e.Name,
-			e.Status, fired, orDash(e.Outcome()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.SaleID, e.Job, e.Name,
+			status, orDash(e.Outcome()))
 	}
 	return tw.Flush()
 }

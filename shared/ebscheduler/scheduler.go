@@ -29,12 +29,13 @@ import (
 const MinDelay = time.Minute
 
 // RetryPolicy is how long and how often the service retries a delivery to
-// a target that failed (throttling, the function unavailable). A warm-up
-// delivered late still warms the rest of the sale, a cool-down late still
-// stops paying, and a late remind run checks for itself what is left to
-// send, so an hour is worth it; the attempts are spread over that hour
-// with the service's backoff.
-var RetryPolicy = types.RetryPolicy{MaximumEventAgeInSeconds: aws.Int32(3600), MaximumRetryAttempts: aws.Int32(20)}
+// a target that failed (throttling, the function unavailable):
+// flashsale.ScheduleRetries within flashsale.ScheduleRetryWindow, spread
+// over it with the service's backoff.
+var RetryPolicy = types.RetryPolicy{
+	MaximumEventAgeInSeconds: aws.Int32(int32(flashsale.ScheduleRetryWindow / time.Second)),
+	MaximumRetryAttempts:     aws.Int32(flashsale.ScheduleRetries),
+}
 
 // atLayout is at()'s form; the zone is given apart, as
 // ScheduleExpressionTimezone.

@@ -59,6 +59,16 @@ type Scheduler interface {
 	Put(ctx context.Context, schedules []Schedule) error
 }
 
+// A fired schedule whose target fails is retried up to ScheduleRetries
+// times within ScheduleRetryWindow. A warm-up delivered late still warms
+// the rest of the sale, a cool-down late still stops paying, and a late
+// remind run checks for itself what is left to send, so an hour is worth
+// it. Deployed it is the schedules' RetryPolicy; locally the dev stack's.
+const (
+	ScheduleRetries     = 20
+	ScheduleRetryWindow = time.Hour
+)
+
 // MaxScheduleName is EventBridge Scheduler's limit on a schedule name.
 const MaxScheduleName = 64
 

@@ -38,11 +38,12 @@ const (
 	StatusFailed Status = "failed"
 )
 
-// DefaultMaxRetries is EventBridge Scheduler's default RetryPolicy: 185
-// retries. The deployed targets are idempotent (the warm-up reconciles to a
-// target, a remind run claims each subscriber), so retrying is safe; here
-// the next run is the retry.
-const DefaultMaxRetries = 185
+// DefaultMaxRetries is the deployed schedules' RetryPolicy
+// (flashsale.ScheduleRetries). The targets are idempotent (the warm-up
+// reconciles to a target, a remind run claims each subscriber), so
+// retrying is safe; here the next tick is the retry, so the retries come a
+// second apart rather than spread over an hour.
+const DefaultMaxRetries = flashsale.ScheduleRetries
 
 // Entry is one schedule and what became of it.
 type Entry struct {
