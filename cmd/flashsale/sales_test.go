@@ -19,6 +19,7 @@ import (
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
+	"flashsale/shared/local/testclock"
 	"flashsale/shared/local/testenv"
 	"flashsale/shared/ops/catalog"
 )
@@ -262,6 +263,9 @@ func TestSalesImport_LocalStack(t *testing.T) {
 	cfg.Limits, _ = apispec.LimitsFor("dev")
 	cfg.NoIPRateRule = true
 	cfg.NoBackground = true
+	// The stack's clock a day before the catalog's first sale, whatever
+	// today's date: the sales read as scheduled.
+	cfg.Now = testclock.New(time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)).Now
 	st := testenv.OpenStack(t, cfg)
 	dir := t.TempDir()
 	ids := make([]string, 500)
@@ -304,6 +308,10 @@ func TestSalesImport_LocalStack(t *testing.T) {
 	if len(sales) != 500 {
 		t.Errorf("the store holds %d sales, want 500", len(sales))
 	}
+	// Each sale's four preparation schedules, put once per sale.
+	if n, puts := len(st.Schedules.Entries()), st.Schedules.Puts(); n != 4*500 || puts != 500 {
+		t.Errorf("%d schedules from %d puts after the import; want 2,000 from 500", n, puts)
+	}
 
 	// The same catalog as JSON: every sale is skipped, and the exit is clean.
 	out, took, err = run(jsonTwin(t, file))
@@ -313,6 +321,11 @@ func TestSalesImport_LocalStack(t *testing.T) {
 	t.Logf("import of 500 existing sales: %.2f s", took.Seconds())
 	if !strings.Contains(out, "created 0, skipped 500, conflicting 0, failed 0") {
 		t.Errorf("second import: got\n%s", tail(out))
+	}
+	// Deployed, schedules that fired deleted themselves: putting them
+	// again would fire them again, so a re-import puts none.
+	if puts := st.Schedules.Puts(); puts != 500 {
+		t.Errorf("the re-import put schedules %d times; want none", puts-500)
 	}
 
 	// One changed row: reported, not written.

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"flashsale/shared/flashsale"
@@ -133,7 +134,12 @@ type Scheduler struct {
 	runs    sync.WaitGroup
 
 	fileMu sync.Mutex // serialises writes of Path, taken before mu
+	puts   atomic.Int64
 }
+
+// Puts counts the calls to Put, as CloudTrail would count a deployed
+// stack's CreateSchedule calls: tests check that a re-import puts nothing.
+func (s *Scheduler) Puts() int64 { return s.puts.Load() }
 
 type entry struct {
 	Entry
@@ -196,6 +202,7 @@ func (s *Scheduler) Bind(t Targets) {
 // Errors: an empty name; the schedules could not be persisted (they are
 // kept in memory and fire all the same).
 func (s *Scheduler) Put(_ context.Context, schedules []flashsale.Schedule) error {
+	s.puts.Add(1)
 	for _, sc := range schedules {
 		if sc.Name == "" {
 			return fmt.Errorf("put schedule of sale %s: empty name", sc.SaleID)
