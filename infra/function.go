@@ -186,6 +186,16 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 
 	grant(apispec.FunctionOrderWriter, d.orders, []string{"dynamodb:GetItem"}, ddbWrite)
 
+	// The writer sets poison messages aside in the DLQ at once
+	// (handler.NewOrderWriter), so their group moves on: SendMessage on the
+	// DLQ alone. The OrdersDlqDepth alarm covers them.
+	writer := f.byName[apispec.FunctionOrderWriter]
+	writer.AddEnvironment(jsii.String(awsclient.EnvOrdersDLQURL), d.dlq.QueueUrl(), nil)
+	writer.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("sqs:SendMessage"),
+		Resources: jsii.Strings(*d.dlq.QueueArn()),
+	}))
+
 	// Settlement lists the sales (Scan) and writes leases, repairs and reports.
 	grant(apispec.FunctionSettlement, d.sales, ddbReadAll, ddbWrite)
 	grant(apispec.FunctionSettlement, d.orders, ddbRead, ddbWrite)

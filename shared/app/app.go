@@ -120,6 +120,10 @@ type Options struct {
 	// environment.
 	Provisioner warmup.Provisioner
 	Warm        warmup.Config
+	// DeadLetters is where the order writer sets poison messages aside at
+	// once; nil leaves them to the queue's redrive policy. New builds it
+	// from ORDERS_DLQ_URL.
+	DeadLetters handler.DeadLetterQueue
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
@@ -177,6 +181,9 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 	if err := prepareFromEnv(cfg, &o); err != nil {
 		return nil, err
 	}
+	if url := os.Getenv(awsclient.EnvOrdersDLQURL); url != "" && o.DeadLetters == nil {
+		o.DeadLetters = sqsqueue.NewDeadLetter(awsclient.SQS(cfg, s), url)
+	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups)
 	return Build(store, queue, o), nil
@@ -226,8 +233,10 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	if g := o.ChallengeGovernor; g != nil {
 		opts = append(opts, flashsale.WithChallengeGovernor(g.Rate, g.Ceiling))
 	}
+	var emf *metric.EMF
 	if o.Metrics != nil {
-		opts = append(opts, flashsale.WithMetrics(metric.NewEMF(o.Metrics, log)))
+		emf = metric.NewEMF(o.Metrics, log)
+		opts = append(opts, flashsale.WithMetrics(emf))
 	}
 	if o.Lead <= 0 {
 		o.Lead = flashsale.DefaultLead
@@ -244,11 +253,19 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 	}
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
 	o.Warm.Lead = o.Lead
+	var writerOpts []handler.WriterOption
+	if o.DeadLetters != nil {
+		var poisoned handler.PoisonCounter
+		if emf != nil {
+			poisoned = emf
+		}
+		writerOpts = append(writerOpts, handler.WithDeadLetters(o.DeadLetters, poisoned))
+	}
 	warmer := &warmup.Warmer{ListSales: store.ListSales, Provisioner: o.Provisioner, Config: o.Warm, Now: svc.Now, Log: log}
 	return &App{
 		Service:        svc,
 		Handlers:       apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
-		OrderWriter:    handler.NewOrderWriter(svc, log),
+		OrderWriter:    handler.NewOrderWriter(svc, log, writerOpts...),
 		Settlement:     handler.NewSettlement(svc, log),
 		Settle:         svc.SettleAll,
 		BanSync:        banSync(svc, o.WAFSync, log),
@@ -304,6 +321,12 @@ func MustFromEnv(function string) *App {
 	// The functions that sign or check purchase tokens must share the
 	// stack's keys.
 	signs := function == apispec.FunctionAdmission || function == apispec.FunctionReserve
+	// Without its dead-letter queue the writer would leave a poison
+	// message blocking its group for maxReceiveCount visibility timeouts.
+	if function == apispec.FunctionOrderWriter && os.Getenv(awsclient.EnvOrdersDLQURL) == "" {
+		log.Error("bad configuration", "err", awsclient.EnvOrdersDLQURL+" must be set for the order writer")
+		os.Exit(1)
+	}
 	a, err := New(context.Background(), settings, Options{Logger: log, Metrics: os.Stdout, RequireAdmissionKeys: signs})
 	if err != nil {
 		log.Error("init failed", "err", err)

@@ -57,4 +57,7 @@ const (
 	EnvWarmCeiling     = "WARM_CEILING"
 	// EnvReminderTopic is the SNS topic the notifier publishes reminders to.
 	EnvReminderTopic = "REMINDER_TOPIC_ARN"
+	// EnvOrdersDLQURL is the orders dead-letter queue, where the order
+	// writer sets poison messages aside at once; only the writer gets it.
+	EnvOrdersDLQURL = "ORDERS_DLQ_URL"
 )

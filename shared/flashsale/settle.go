@@ -36,6 +36,23 @@ func WithMetrics(m Metrics) Option { return func(s *Service) { s.metrics = m } }
 // Default DefaultSettleWait.
 func WithSettleWait(d time.Duration) Option { return func(s *Service) { s.settleWait = d } }
 
+// ErrSettlementIncomplete means a settlement pass stopped at a safe point
+// because its caller's deadline came: what it did stays done, the lease is
+// released, and the next pass (the schedule's, or another call) carries on
+// from there. No report was published by this pass.
+var ErrSettlementIncomplete = errors.New("settlement made progress and continues on the schedule; ask again")
+
+// settleStopMargin is how long before its context's deadline a pass stops at
+// its next safe point. It is far longer than one store write takes, so the
+// pass normally stops between writes; the deadline itself only cuts a call
+// that hangs, which is no worse than a crash between steps (see settle).
+const settleStopMargin = time.Second
+
+// releaseTimeout bounds the lease's release after a pass, on a context of
+// its own: the pass's may be cancelled, and the release must not outlive
+// the caller's limit by more than this.
+const releaseTimeout = 2 * time.Second
+
 // LeaseHeldError is ErrLeaseHeld with a hint of when to try again.
 type LeaseHeldError struct{ RetryAfter time.Duration }
 
@@ -47,8 +64,11 @@ func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
 // it to finish, up to the settle wait and never closer than a few seconds to
 // ctx's deadline, then runs a pass of its own, so the report it returns is
 // never older than the call. See settle for what a pass does.
+// If ctx has a deadline, the pass stops at a safe point a second before it
+// and answers ErrSettlementIncomplete; the lease is always released.
 // Errors: ErrSaleNotFound, a *LeaseHeldError (errors.Is ErrLeaseHeld) when
-// the lease is still held after the wait, ErrUnavailable.
+// the lease is still held after the wait, ErrSettlementIncomplete,
+// ErrUnavailable.
 func (s *Service) Settle(ctx context.Context, saleID string) (Report, error) {
 	owner := "settle-" + s.newID()
 	if err := s.awaitLease(ctx, saleID, owner); err != nil {
@@ -78,6 +98,11 @@ func (s *Service) SettleAll(ctx context.Context) error {
 		}
 		if err == nil {
 			_, err = s.settle(ctx, st.ID, owner)
+		}
+		if errors.Is(err, ErrSettlementIncomplete) {
+			// Out of time: the sales not reached wait for the next run.
+			errs = append(errs, fmt.Errorf("settle %s: %w", st.ID, err))
+			break
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("settle %s: %w", st.ID, s.unavailable(err, "lease %s", st.ID)))
@@ -120,7 +145,8 @@ func (s *Service) awaitLease(ctx context.Context, saleID, owner string) error {
 }
 
 // settle is one settlement pass over a sale whose lease owner holds; it
-// releases the lease when done. In order:
+// releases the lease when done, on a context of its own (ctx may be
+// cancelled by then), so a pass cut short never strands the lease. In order:
 //
 //  1. expire: reserved orders past expiresAt become expired, and their units
 //     go back exactly once (conditional transition, then restock). Orders
@@ -134,10 +160,29 @@ func (s *Service) awaitLease(ctx context.Context, saleID, owner string) error {
 //     is stored.
 //
 // Running it again changes nothing but the report's generatedAt.
-func (s *Service) settle(ctx context.Context, saleID, owner string) (Report, error) {
+//
+// Every step is an idempotent pass over what the store says, and every
+// write in it is conditional, so a pass may stop anywhere a crash could:
+// the next pass finishes the job (an expired order's due restock, a leak)
+// exactly once. When ctx has a deadline, the pass stops at the safe points
+// (before each order it expires, before each stale hold it aborts, before
+// the leak repair and before the report) once the deadline is within
+// settleStopMargin, and returns ErrSettlementIncomplete; a store call that
+// the deadline itself cuts counts as the same stop.
+func (s *Service) settle(ctx context.Context, saleID, owner string) (rep Report, err error) {
 	defer func() {
-		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), saleID, owner); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if err := s.store.ReleaseLease(rctx, saleID, owner); err != nil {
 			s.log.WarnContext(ctx, "lease not released; it expires by itself", "saleId", saleID, "err", err)
+		}
+	}()
+	defer func() {
+		if err != nil && !errors.Is(err, ErrSettlementIncomplete) && ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", ErrSettlementIncomplete, err) // a call the deadline cut
+		}
+		if errors.Is(err, ErrSettlementIncomplete) {
+			s.log.WarnContext(ctx, "settlement stopped at its deadline; the next run continues", "saleId", saleID, "err", err)
 		}
 	}()
 	st, err := s.store.Sale(ctx, saleID)
@@ -149,7 +194,13 @@ func (s *Service) settle(ctx context.Context, saleID, owner string) (Report, err
 	if stats.UnitsExpired, err = s.expire(ctx, st.Sale, now); err != nil {
 		return Report{}, err
 	}
+	if err := stopDue(ctx, "before reconciliation"); err != nil {
+		return Report{}, err
+	}
 	if stats.LeaksRepaired, err = s.reconcile(ctx, st, now); err != nil {
+		return Report{}, err
+	}
+	if err := stopDue(ctx, "before the report"); err != nil {
 		return Report{}, err
 	}
 	report, err := s.publish(ctx, saleID, now)
@@ -176,7 +227,10 @@ func (s *Service) expire(ctx context.Context, sale Sale, now time.Time) (int64, 
 		return 0, s.unavailable(err, "read orders of %s", sale.ID)
 	}
 	var expired int64
-	for _, o := range orders {
+	for i, o := range orders {
+		if err := stopDue(ctx, fmt.Sprintf("expiry, %d of %d orders checked", i, len(orders))); err != nil {
+			return expired, err
+		}
 		ref := RefOf(sale, o.ID)
 		if o.Status == OrderReserved && now.After(o.ExpiresAt) {
 			released, err := s.store.Release(ctx, ref, "", OrderExpired, now)
@@ -211,7 +265,13 @@ func (s *Service) reconcile(ctx context.Context, st SaleState, now time.Time) (i
 	// so no compensation of theirs can still be returning units, and the
 	// units they took count as leaked in the same pass.
 	dead := map[string]bool{}
-	for _, h := range first.StaleHolds {
+	for i, h := range first.StaleHolds {
+		// A hold aborted by a pass that stops here is repaired by a later
+		// pass once the grace has passed since its abort, as for a
+		// compensation's abort: later, never twice.
+		if err := stopDue(ctx, fmt.Sprintf("reconciliation, %d of %d stale holds aborted", i, len(first.StaleHolds))); err != nil {
+			return 0, err
+		}
 		err := s.store.Abort(ctx, RefOf(st.Sale, h.ID), h.UserID, h.IdempotencyKey, h.Quantity, now)
 		if errors.Is(err, ErrNotPending) {
 			continue // the writer or a payment took it meanwhile: it is live
@@ -231,6 +291,9 @@ func (s *Service) reconcile(ctx context.Context, st SaleState, now time.Time) (i
 		return 0, s.unavailable(err, "audit %s", saleID)
 	}
 	var repaired int64
+	if err := stopDue(ctx, "before the leak repair"); err != nil {
+		return 0, err
+	}
 	if audit.Leaked > 0 {
 		adj := Adjustment{Kind: AdjustmentLeakRepaired, Units: audit.Leaked, At: FormatTime(now),
 			Detail: fmt.Sprintf("%d units were taken from stock with no live order (a crash between steps); returned to stock", audit.Leaked)}
@@ -249,6 +312,18 @@ func (s *Service) reconcile(ctx context.Context, st SaleState, now time.Time) (i
 		s.log.WarnContext(ctx, "sold-out mark cleared: units were on sale", "saleId", saleID, "units", audit.Available+repaired)
 	}
 	return repaired, nil
+}
+
+// stopDue returns ErrSettlementIncomplete, saying where, once ctx's
+// deadline is within settleStopMargin (or ctx is done); nil otherwise.
+func stopDue(ctx context.Context, where string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (stopped at %s)", ErrSettlementIncomplete, where)
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < settleStopMargin {
+		return fmt.Errorf("%w (stopped at %s)", ErrSettlementIncomplete, where)
+	}
+	return nil
 }
 
 // published is a stored report and the paid units of the report before it.

@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -113,6 +114,36 @@ func parseTime(field, v string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// SettleMargin is what POST /admin/sales/{id}/settle leaves of API
+// Gateway's integration limit (apispec.IntegrationTimeout) after its
+// settlement deadline: the lease's release (bounded at 2 s), encoding and
+// returning a report of up to a few MB, and a cold start's init, which
+// API Gateway's clock counts but the function's deadline does not (Go
+// inits take well under a second). 5 s covers all three with room.
+const SettleMargin = 5 * time.Second
+
+// SettleBudget is how long on-demand settlement may run, lease wait
+// included, before it stops at a safe point and answers 503
+// settlement_incomplete: comfortably inside the API's limit, so the
+// caller never gets a 504 and the function is never killed holding the
+// lease.
+const SettleBudget = apispec.IntegrationTimeout - SettleMargin
+
+// SettleRetryAfter is the Retry-After of a 503 settlement_incomplete: the
+// lease is already free, so asking again soon continues the work.
+const SettleRetryAfter = 5 * time.Second
+
+// settlementIncomplete answers a settlement cut at its deadline: 503 with
+// Retry-After, since the work done stays done and the next pass (the
+// schedule's, or the next call) continues it.
+func settlementIncomplete() events.APIGatewayProxyResponse {
+	var body errorBody
+	body.Error.Code, body.Error.Message = "settlement_incomplete", flashsale.ErrSettlementIncomplete.Error()
+	resp := JSON(http.StatusServiceUnavailable, body)
+	resp.Headers["Retry-After"] = strconv.Itoa(int(SettleRetryAfter / time.Second))
+	return resp
+}
+
 // admin runs h only for callers in one of the groups.
 func admin(log *slog.Logger, groups []string, h func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)) Func {
 	return wrap(log, func(ctx context.Context, _ *slog.Logger, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
@@ -188,7 +219,16 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			if _, err := svc.LookupSale(ctx, id); err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			r, err := svc.Settle(ctx, id)
+			// Bounded: the pass stops at a safe point before the API's
+			// limit and always releases its lease (SettleBudget).
+			sctx, cancel := context.WithTimeout(ctx, SettleBudget)
+			defer cancel()
+			r, err := svc.Settle(sctx, id)
+			if errors.Is(err, flashsale.ErrSettlementIncomplete) {
+				log.WarnContext(ctx, "settlement cut at the route's deadline", "requestId", req.RequestContext.RequestID,
+					"saleId", id, "budget", SettleBudget, "err", err)
+				return settlementIncomplete(), nil
+			}
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}

@@ -10,35 +10,116 @@ import (
 	"flashsale/shared/flashsale"
 )
 
-// NewOrderWriter consumes batches from the orders FIFO queue. FIFO order
-// matters within a message group, so at the first failure it stops and
-// reports that message and every later one; Lambda (or the local poller)
-// deletes only the ones before it. The event source mapping must enable
-// ReportBatchItemFailures, or this response is ignored.
-func NewOrderWriter(svc *flashsale.Service, log *slog.Logger) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+// DeadLetterQueue is where the order writer sets poison messages aside: the
+// orders FIFO dead-letter queue (sqsqueue.DeadLetter).
+type DeadLetterQueue interface {
+	// SetAside sends body to the dead-letter queue in message group group,
+	// deduplicated by id (the message's own ID, so setting one message aside
+	// twice stores it once), with reason attached for whoever reads it. An
+	// error means it may not have been sent.
+	SetAside(ctx context.Context, group, id, body, reason string) error
+}
+
+// PoisonCounter counts poison messages set aside (an EMF metric in Lambda,
+// metric.EMF).
+type PoisonCounter interface {
+	Poisoned(ctx context.Context, messageID string)
+}
+
+// WriterOption configures NewOrderWriter.
+type WriterOption func(*writer)
+
+// WithDeadLetters makes the writer set poison messages aside in dlq at
+// once, counted by metrics (which may be nil), instead of leaving them to
+// the queue's redrive policy.
+func WithDeadLetters(dlq DeadLetterQueue, metrics PoisonCounter) WriterOption {
+	return func(w *writer) { w.dlq, w.metrics = dlq, metrics }
+}
+
+type writer struct {
+	svc     *flashsale.Service
+	log     *slog.Logger
+	dlq     DeadLetterQueue
+	metrics PoisonCounter
+}
+
+// messageGroupID is the SQS system attribute of a FIFO message's group.
+const messageGroupID = "MessageGroupId"
+
+// NewOrderWriter consumes batches from the orders FIFO queue.
+//
+// A poison message (one that can never be processed: undecodable or
+// invalid, flashsale.ErrPoison) is sent straight to the dead-letter queue
+// given WithDeadLetters, in its own message group, and acknowledged, so its
+// group moves on at once instead of waiting out maxReceiveCount receives of
+// the visibility timeout each (5 × 180 s). It is logged at error and
+// counted.
+//
+// Any other failure is transient. FIFO order matters within a message
+// group, so at the first one it stops and reports that message and every
+// later one; Lambda (or the local poller) deletes only the ones before it.
+// A poison message that cannot be set aside (no dead-letter queue, or the
+// send failed) is reported the same way, and the redrive policy moves it
+// later. The event source mapping must enable ReportBatchItemFailures, or
+// this response is ignored.
+func NewOrderWriter(svc *flashsale.Service, log *slog.Logger, opts ...WriterOption) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		var resp events.SQSEventResponse
-		for i, rec := range ev.Records {
-			err := svc.PersistOrder(ctx, []byte(rec.Body))
-			if err == nil {
+	w := &writer{svc: svc, log: log}
+	for _, o := range opts {
+		o(w)
+	}
+	return w.handle
+}
+
+func (w *writer) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for i, rec := range ev.Records {
+		err := w.svc.PersistOrder(ctx, []byte(rec.Body))
+		if err == nil {
+			continue
+		}
+		level := slog.LevelWarn
+		if errors.Is(err, flashsale.ErrPoison) {
+			if w.setAside(ctx, rec, err) {
 				continue
 			}
-			level := slog.LevelWarn
-			if errors.Is(err, flashsale.ErrPoison) {
-				level = slog.LevelError // it will end in the DLQ and page someone
-			}
-			log.Log(ctx, level, "order message failed; it and the rest of the batch will be retried",
-				"messageId", rec.MessageId, "err", err, "retried", len(ev.Records)-i)
-			for _, later := range ev.Records[i:] {
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: later.MessageId})
-			}
-			break
+			level = slog.LevelError // it will end in the DLQ and page someone
 		}
-		return resp, nil
+		w.log.Log(ctx, level, "order message failed; it and the rest of the batch will be retried",
+			"messageId", rec.MessageId, "err", err, "retried", len(ev.Records)-i)
+		for _, later := range ev.Records[i:] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: later.MessageId})
+		}
+		break
 	}
+	return resp, nil
+}
+
+// setAside sends a poison message to the dead-letter queue and reports
+// whether it got there, so it can be acknowledged.
+func (w *writer) setAside(ctx context.Context, rec events.SQSMessage, poison error) bool {
+	if w.dlq == nil {
+		return false
+	}
+	group := rec.Attributes[messageGroupID]
+	if group == "" {
+		w.log.ErrorContext(ctx, "poison order message has no message group; leaving it to the redrive policy",
+			"messageId", rec.MessageId, "err", poison)
+		return false
+	}
+	if err := w.dlq.SetAside(ctx, group, rec.MessageId, rec.Body, poison.Error()); err != nil {
+		w.log.ErrorContext(ctx, "poison order message could not be set aside; leaving it to the redrive policy",
+			"messageId", rec.MessageId, "group", group, "err", poison, "sendErr", err)
+		return false
+	}
+	w.log.ErrorContext(ctx, "poison order message set aside in the dead-letter queue; its group moves on",
+		"messageId", rec.MessageId, "group", group, "err", poison)
+	if w.metrics != nil {
+		w.metrics.Poisoned(ctx, rec.MessageId)
+	}
+	return true
 }
 
 // NewSettlement is the scheduled settlement run over every recent sale.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"flashsale/shared/flashsale"
+	"flashsale/shared/handler"
 )
 
 // flakyPersist fails Persist for the order IDs in fail, as a throttled
@@ -201,5 +202,136 @@ func TestSettlementHandler(t *testing.T) {
 	want := flashsale.ReportUnits{Loaded: 10, Restocked: 1, Available: 10, Expired: 1}
 	if r.Units != want || !r.Balanced {
 		t.Errorf("units = %+v (balanced %v), want %+v balanced", r.Units, r.Balanced, want)
+	}
+}
+
+// fakeDLQ records the messages set aside, or fails every send.
+type fakeDLQ struct {
+	mu   sync.Mutex
+	sent []setAside
+	fail bool
+}
+
+type setAside struct{ group, id, body, reason string }
+
+func (q *fakeDLQ) SetAside(_ context.Context, group, id, body, reason string) error {
+	if q.fail {
+		return errors.New("sqs: service unavailable")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, setAside{group, id, body, reason})
+	return nil
+}
+
+// poisonCount counts Poisoned calls.
+type poisonCount struct{ ids []string }
+
+func (c *poisonCount) Poisoned(_ context.Context, id string) { c.ids = append(c.ids, id) }
+
+// TestOrderWriter_PoisonSetAside: with a dead-letter queue, a poison message
+// between good ones goes to the DLQ in its own group, deduplicated by its
+// message ID, and is acknowledged; the good ones around it are written and
+// the batch reports no failure. If the send fails, the old rule applies.
+func TestOrderWriter_PoisonSetAside(t *testing.T) {
+	for _, sendFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("send fails %v", sendFails), func(t *testing.T) {
+			var logs bytes.Buffer
+			f := newFixture(t, withLog(slog.New(slog.NewJSONHandler(&logs, nil))))
+			f.createSale(t, "spring-1", 100, 4, 1)
+			dlq, count := &fakeDLQ{fail: sendFails}, &poisonCount{}
+			w := handler.NewOrderWriter(f.svc, slog.New(slog.NewJSONHandler(&logs, nil)), handler.WithDeadLetters(dlq, count))
+
+			var ids []string
+			var ev events.SQSEvent
+			for i, kind := range []string{"ok", "poison", "ok"} {
+				rec := events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Attributes: map[string]string{"MessageGroupId": "g7"}}
+				if kind == "poison" {
+					rec.Body = poison
+				} else {
+					o := f.order(t, "spring-1", fmt.Sprintf("u%d", i), "k")
+					ids = append(ids, o.OrderID)
+					msgs := f.queue.Messages()
+					rec.Body = string(msgs[len(msgs)-1])
+				}
+				ev.Records = append(ev.Records, rec)
+			}
+			resp, err := w(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("writer returned error %v, want per-message results", err)
+			}
+			var failed []string
+			for _, fl := range resp.BatchItemFailures {
+				failed = append(failed, fl.ItemIdentifier)
+			}
+			st, _ := f.mem.Sale(context.Background(), "spring-1")
+			persisted := func(id string) bool {
+				o, err := f.mem.Order(context.Background(), flashsale.RefOf(st.Sale, id))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return o.Persisted
+			}
+			if sendFails {
+				if want := []string{"m1", "m2"}; !reflect.DeepEqual(failed, want) {
+					t.Errorf("BatchItemFailures = %v, want %v (the redrive policy is the fallback)", failed, want)
+				}
+				if !persisted(ids[0]) || persisted(ids[1]) {
+					t.Errorf("persisted = %v, %v; want the first only", persisted(ids[0]), persisted(ids[1]))
+				}
+				if len(count.ids) != 0 {
+					t.Errorf("poison counted %v, want nothing counted when it was not set aside", count.ids)
+				}
+				return
+			}
+			if len(failed) != 0 {
+				t.Errorf("BatchItemFailures = %v, want none: the poison message is acknowledged", failed)
+			}
+			for i, id := range ids {
+				if !persisted(id) {
+					t.Errorf("good message %d (order %s) not written", i, id)
+				}
+			}
+			want := []setAside{{group: "g7", id: "m1", body: poison}}
+			if len(dlq.sent) != 1 || dlq.sent[0].group != want[0].group || dlq.sent[0].id != want[0].id ||
+				dlq.sent[0].body != want[0].body || !strings.Contains(dlq.sent[0].reason, flashsale.ErrPoison.Error()) {
+				t.Errorf("DLQ got %+v, want %+v with a reason naming %q", dlq.sent, want, flashsale.ErrPoison)
+			}
+			if !reflect.DeepEqual(count.ids, []string{"m1"}) {
+				t.Errorf("poison counted for %v, want [m1]", count.ids)
+			}
+			if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), `"messageId":"m1"`) {
+				t.Errorf("logs = %s, want an ERROR line naming messageId m1", logs.String())
+			}
+		})
+	}
+}
+
+// TestOrderWriter_TransientWithDLQ: a transient failure is never set aside;
+// it and every later message are reported, as without a DLQ.
+func TestOrderWriter_TransientWithDLQ(t *testing.T) {
+	flaky := &flakyPersist{fail: map[string]bool{}}
+	f := newFixture(t, withStore(func(s flashsale.Store) flashsale.Store { flaky.Store = s; return flaky }))
+	f.createSale(t, "spring-1", 100, 4, 1)
+	dlq := &fakeDLQ{}
+	w := handler.NewOrderWriter(f.svc, nil, handler.WithDeadLetters(dlq, nil))
+	var ev events.SQSEvent
+	for i := range 3 {
+		o := f.order(t, "spring-1", fmt.Sprintf("u%d", i), "k")
+		flaky.fail[o.OrderID] = i == 1
+		msgs := f.queue.Messages()
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: string(msgs[len(msgs)-1]),
+			Attributes: map[string]string{"MessageGroupId": "g1"}})
+	}
+	resp, err := w(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, fl := range resp.BatchItemFailures {
+		failed = append(failed, fl.ItemIdentifier)
+	}
+	if want := []string{"m1", "m2"}; !reflect.DeepEqual(failed, want) || len(dlq.sent) != 0 {
+		t.Errorf("BatchItemFailures = %v, DLQ = %v; want %v and nothing set aside", failed, dlq.sent, want)
 	}
 }

@@ -337,7 +337,10 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	}
 	s.App = app.Build(store, queue, app.Options{WebhookSecret: s.Issuer.WebhookSecret(), AdmissionKeys: keys,
 		Logger: s.log, Metrics: s.metrics, Service: service,
-		Lead: c.Lead, Scheduler: s.Schedules, Notifier: s.Outbox, Provisioner: s.Provisioned})
+		Lead: c.Lead, Scheduler: s.Schedules, Notifier: s.Outbox, Provisioner: s.Provisioned,
+		// As the deployed writer does (ORDERS_DLQ_URL): poison messages go
+		// straight to the dead-letter queue.
+		DeadLetters: sqsqueue.NewDeadLetter(awsclient.SQS(s.AWS, s.Settings, c.SQSOptions...), s.Resources.DLQURL)})
 	if err := s.bindPreparation(ctx); err != nil {
 		return err
 	}
