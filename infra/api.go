@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsxray"
 	"github.com/aws/jsii-runtime-go"
 
 	"flashsale/shared/apispec"
@@ -52,8 +53,10 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 	// silently drops a stage setting for its method.
 	base := func() *awsapigateway.MethodDeploymentOptions {
 		return &awsapigateway.MethodDeploymentOptions{
-			LoggingLevel:         awsapigateway.MethodLoggingLevel_ERROR,
-			MetricsEnabled:       jsii.Bool(true),
+			LoggingLevel:   awsapigateway.MethodLoggingLevel_ERROR,
+			MetricsEnabled: jsii.Bool(true),
+			// Off unless the route is cached (below): see the stage.
+			CachingEnabled:       jsii.Bool(false),
 			ThrottlingRateLimit:  jsii.Number(s.limits.Stage.RateLimit),
 			ThrottlingBurstLimit: jsii.Number(s.limits.Stage.BurstLimit),
 		}
@@ -83,6 +86,11 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 		panic(fmt.Errorf("method-throttled route %q is not in apispec.Routes", k))
 	}
 
+	// The CDK refuses a removal policy for a role it does not create.
+	var accountRoleRemoval awscdk.RemovalPolicy
+	if *s.props.APIGatewayAccountRole {
+		accountRoleRemoval = awscdk.RemovalPolicy_RETAIN
+	}
 	a.rest = awsapigateway.NewRestApi(s.st, jsii.String("Api"), &awsapigateway.RestApiProps{
 		RestApiName: jsii.String(*s.st.StackName() + "-api"),
 		Description: jsii.String("flashsale REST API, generated from shared/apispec"),
@@ -91,10 +99,19 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 		EndpointConfiguration: &awsapigateway.EndpointConfiguration{
 			Types: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
 		},
-		// Access and execution logs need the account-level CloudWatch role.
-		CloudWatchRole:              jsii.Bool(true),
-		CloudWatchRoleRemovalPolicy: s.removal,
+		// Access and execution logs need the account-level CloudWatch role,
+		// and an account and region have one slot for it. Exactly one stack
+		// owns it (prod by default) and retains it on delete, so destroying
+		// any stack, dev above all, never leaves the account pointing at a
+		// deleted role (docs/deploy.md, "First deploy in a fresh account").
+		CloudWatchRole:              s.props.APIGatewayAccountRole,
+		CloudWatchRoleRemovalPolicy: accountRoleRemoval,
 		ApiKeySourceType:            awsapigateway.ApiKeySourceType_HEADER,
+		// Reports, CSVs and order lists compress several-fold; below 1 KB
+		// (a sale's info, an order, an error) gzip saves a few hundred bytes
+		// at most and costs CPU on both ends, so those go out as they are.
+		// Only clients that send Accept-Encoding get compressed bodies.
+		MinCompressionSize: awscdk.Size_Kibibytes(jsii.Number(1)),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName:            jsii.String(s.props.Stage),
 			ThrottlingRateLimit:  jsii.Number(s.limits.Stage.RateLimit),
@@ -108,7 +125,10 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLog),
 			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat())),
 			// The smallest cache (0.5 GB) holds every sale's info; only
-			// routes with CacheSeconds > 0 use it.
+			// routes with CacheSeconds > 0 use it. Caching is off
+			// explicitly on /*/*, so no other GET (an order, a report) can
+			// be answered from a cache keyed without its caller.
+			CachingEnabled:      jsii.Bool(false),
 			CacheClusterEnabled: jsii.Bool(true),
 			CacheClusterSize:    jsii.String("0.5"),
 			MethodOptions:       &overrides,
@@ -181,6 +201,8 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 	})
 	plan.AddApiKey(key, nil)
 
+	s.newExecutionLogGroup(a.rest)
+	s.newSamplingRule(a.rest)
 	s.newWAF(a.rest.DeploymentStage(), bans)
 
 	out := func(id string, v *string, desc string) {
@@ -217,12 +239,63 @@ func accessLogFormat() string {
 		"errorType":          "$context.error.responseType",
 		"errorMessage":       "$context.error.message",
 		"wafStatus":          "$context.waf.status",
-		"cacheHit":           "$context.cacheHit",
 	})
 	if err != nil {
 		panic(fmt.Errorf("access log format: %w", err))
 	}
 	return string(b)
+}
+
+// newExecutionLogGroup creates the log group API Gateway writes the stage's
+// execution logs to (LoggingLevel ERROR), with the stage's retention. Left
+// to API Gateway, it is created on the first logged request, unmanaged and
+// kept forever. The stage depends on it, so the group exists before API
+// Gateway could create it first.
+func (s *stack) newExecutionLogGroup(rest awsapigateway.RestApi) awslogs.LogGroup {
+	stage := rest.DeploymentStage()
+	lg := awslogs.NewLogGroup(s.st, jsii.String("ApiExecutionLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("API-Gateway-Execution-Logs_"), rest.RestApiId(), jsii.String("/" + s.props.Stage)}),
+		Retention:     s.logRetention(),
+		RemovalPolicy: s.removal,
+	})
+	stage.Node().AddDependency(lg)
+	return lg
+}
+
+// Tracing a sale day: X-Ray's default rule records the first request each
+// second and 5% of the rest, about 400 traces/s at 8,000 purchases/s
+// (~1.4 M traces an hour, ~$7/h at $5 per million). The stage's own rule
+// keeps the first each second and 1% of the rest: about 80/s at that peak,
+// still thousands of traces of every route in a sale's first minute, at a
+// fifth of the cost. The functions behind the API follow the stage's
+// decision (the trace header), so this rule samples the purchase path.
+const (
+	SamplingFixedRate = 0.01
+	SamplingReservoir = 1
+	// SamplingPriority is below (before) X-Ray's default rule (10000).
+	SamplingPriority = 100
+)
+
+// newSamplingRule creates the stage's X-Ray sampling rule.
+func (s *stack) newSamplingRule(rest awsapigateway.RestApi) {
+	stage := rest.DeploymentStage()
+	awsxray.NewCfnSamplingRule(s.st, jsii.String("ApiSampling"), &awsxray.CfnSamplingRuleProps{
+		SamplingRule: &awsxray.CfnSamplingRule_SamplingRuleProperty{
+			// Rule names are per account and region, at most 32 characters.
+			RuleName:      jsii.String(*s.st.StackName() + "-api"),
+			Priority:      jsii.Number(SamplingPriority),
+			FixedRate:     jsii.Number(SamplingFixedRate),
+			ReservoirSize: jsii.Number(SamplingReservoir),
+			// API Gateway names the service {api-name}/{stage-name}.
+			ServiceName: jsii.String(*rest.RestApiName() + "/" + s.props.Stage),
+			ServiceType: jsii.String("AWS::ApiGateway::Stage"),
+			ResourceArn: stage.StageArn(),
+			Host:        jsii.String("*"),
+			HttpMethod:  jsii.String("*"),
+			UrlPath:     jsii.String("*"),
+			Version:     jsii.Number(1),
+		},
+	})
 }
 
 // createdAtAttribute is the custom attribute behind the custom:created_at
@@ -261,6 +334,7 @@ func (s *stack) newUserPool(fns *functions) awscognito.UserPool {
 		FeaturePlan:        awscognito.FeaturePlan_LITE,
 		DeletionProtection: jsii.Bool(s.removal == awscdk.RemovalPolicy_RETAIN),
 		RemovalPolicy:      s.removal,
+		Email:              s.userPoolEmail(),
 	})
 	for _, g := range []struct{ id, name, desc string }{
 		{"AdminGroup", apispec.GroupAdmin, "Creates, restocks and settles sales"},
@@ -271,9 +345,28 @@ func (s *stack) newUserPool(fns *functions) awscognito.UserPool {
 			Description: jsii.String(g.desc),
 		})
 	}
+	// The mobile app signs in with SRP (no password leaves the phone) or
+	// through the authorization code grant with PKCE, and keeps the session
+	// with refresh tokens (ALLOW_REFRESH_TOKEN_AUTH, which the CDK adds to
+	// any list of flows). No implicit grant, which hands tokens over in a
+	// redirect URL, and no client secret, which an app cannot keep. Cognito
+	// has no setting that requires PKCE; a public client without a secret
+	// must send it, and the app always does (docs/deploy.md).
+	callbacks := jsii.Strings(s.props.AppCallbackURLs...)
 	client := pool.AddClient(jsii.String("MobileApp"), &awscognito.UserPoolClientOptions{
-		GenerateSecret:             jsii.Bool(false), // a mobile app cannot keep one
-		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		GenerateSecret: jsii.Bool(false),
+		AuthFlows:      &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		OAuth: &awscognito.OAuthSettings{
+			Flows: &awscognito.OAuthFlows{
+				AuthorizationCodeGrant: jsii.Bool(true),
+				ImplicitCodeGrant:      jsii.Bool(false),
+				ClientCredentials:      jsii.Bool(false),
+			},
+			Scopes:       &[]awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL(), awscognito.OAuthScope_PROFILE()},
+			CallbackUrls: callbacks,
+			LogoutUrls:   jsii.Strings(s.props.AppLogoutURLs...),
+		},
+		SupportedIdentityProviders: &[]awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()},
 		PreventUserExistenceErrors: jsii.Bool(true),
 		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
 		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
@@ -295,6 +388,35 @@ func (s *stack) newUserPool(fns *functions) awscognito.UserPool {
 	awscdk.NewCfnOutput(s.st, jsii.String("UserPoolId"), &awscdk.CfnOutputProps{Value: pool.UserPoolId()})
 	awscdk.NewCfnOutput(s.st, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: client.UserPoolClientId()})
 	return pool
+}
+
+// CognitoEmailWarning is the ID of prod's synth warning when Cognito would
+// send its emails itself.
+const CognitoEmailWarning = "flashsale:cognito-default-email"
+
+// userPoolEmail sends the pool's emails through SES when sesFromAddress is
+// given (Cognito's DEVELOPER sending account: SES's quotas, this account's
+// reputation). Without it Cognito's built-in sender is used, whose daily
+// limit AWS documents as below production volume: fine for dev, a warning
+// for prod, where sign-up codes that never arrive are lost buyers.
+func (s *stack) userPoolEmail() awscognito.UserPoolEmail {
+	if s.props.SESFromAddress == "" {
+		if s.props.Stage == "prod" {
+			awscdk.Annotations_Of(s.st).AddWarningV2(jsii.String(CognitoEmailWarning), jsii.String(
+				"no sesFromAddress context: Cognito sends sign-up codes and password resets with its built-in sender, "+
+					"whose daily email limit AWS documents as below production volume; verify an SES identity and pass "+
+					"-c sesFromAddress=<address> -c sesRegion=<its region> (docs/deploy.md)"))
+		}
+		return nil
+	}
+	opts := &awscognito.UserPoolSESOptions{
+		FromEmail: jsii.String(s.props.SESFromAddress),
+		FromName:  jsii.String("flashsale"),
+	}
+	if s.props.SESRegion != "" {
+		opts.SesRegion = jsii.String(s.props.SESRegion)
+	}
+	return awscognito.UserPoolEmail_WithSES(opts)
 }
 
 // wafScope is the scope of the WebACL and its IP sets: REGIONAL, as the REST
@@ -385,7 +507,7 @@ func (s *stack) newWAF(stage awsapigateway.Stage, bans *ipSets) {
 					},
 				}},
 				Statement: &awswafv2.CfnWebACL_StatementProperty{RateBasedStatement: &awswafv2.CfnWebACL_RateBasedStatementProperty{
-					Limit:               jsii.Number(s.limits.WAFRateLimit),
+					Limit:               jsii.Number(s.props.WAFRateLimit), // wafRateLimit, default apispec's
 					AggregateKeyType:    jsii.String("IP"),
 					EvaluationWindowSec: jsii.Number(300), // apispec's limit is per 5 minutes
 				}},

@@ -23,6 +23,17 @@ const (
 	ContextAssetRoot         = "assetRoot"
 	// ContextPrepareLead is a Go duration, e.g. 10m.
 	ContextPrepareLead = "prepareLead"
+	// ContextAPIGatewayAccountRole is true or false: whether this stack
+	// owns the region's API Gateway logging role (default: prod yes, dev no).
+	ContextAPIGatewayAccountRole = "apiGatewayAccountRole"
+	ContextSESFromAddress        = "sesFromAddress"
+	ContextSESRegion             = "sesRegion"
+	// ContextAppCallbackURLs and ContextAppLogoutURLs are comma-separated
+	// lists (or JSON lists in cdk.json).
+	ContextAppCallbackURLs = "appCallbackUrls"
+	ContextAppLogoutURLs   = "appLogoutUrls"
+	// ContextWAFRateLimit is requests per client IP per 5 minutes.
+	ContextWAFRateLimit = "wafRateLimit"
 )
 
 // PropsFromContext reads the stack props from the CDK context of node. Values
@@ -36,6 +47,25 @@ func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
 		}
 		return strings.TrimSpace(fmt.Sprint(v))
 	}
+	list := func(key string) []string {
+		var parts []string
+		switch v := node.TryGetContext(jsii.String(key)).(type) {
+		case nil:
+		case []any:
+			for _, e := range v {
+				parts = append(parts, fmt.Sprint(e))
+			}
+		default:
+			parts = strings.Split(fmt.Sprint(v), ",")
+		}
+		var out []string
+		for _, p := range parts {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
 	num := func(key string) (int, error) {
 		s := str(key)
 		if s == "" {
@@ -48,9 +78,13 @@ func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
 		return n, nil
 	}
 	p := &FlashSaleStackProps{
-		Stage:      str(ContextStage),
-		AlarmEmail: str(ContextAlarmEmail),
-		AssetRoot:  str(ContextAssetRoot),
+		Stage:           str(ContextStage),
+		AlarmEmail:      str(ContextAlarmEmail),
+		AssetRoot:       str(ContextAssetRoot),
+		SESFromAddress:  str(ContextSESFromAddress),
+		SESRegion:       str(ContextSESRegion),
+		AppCallbackURLs: list(ContextAppCallbackURLs),
+		AppLogoutURLs:   list(ContextAppLogoutURLs),
 	}
 	var err error
 	for key, dst := range map[string]*int{
@@ -58,6 +92,7 @@ func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
 		ContextProvisionedConcurrency: &p.ProvisionedConcurrency,
 		ContextWriterConcurrency:      &p.OrderWriterMaxConcurrency,
 		ContextFIFOGroups:             &p.FIFOGroups,
+		ContextWAFRateLimit:           &p.WAFRateLimit,
 	} {
 		if *dst, err = num(key); err != nil {
 			return nil, err
@@ -71,6 +106,13 @@ func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
 			return nil, fmt.Errorf("context %s=%q: want READ:WRITE units per second, e.g. 40000:20000", ContextWarmThroughput, s)
 		}
 		p.WarmThroughput = &WarmThroughput{ReadUnitsPerSecond: read, WriteUnitsPerSecond: write}
+	}
+	if s := str(ContextAPIGatewayAccountRole); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("context %s=%q: want true or false", ContextAPIGatewayAccountRole, s)
+		}
+		p.APIGatewayAccountRole = &b
 	}
 	if s := str(ContextPrepareLead); s != "" {
 		d, err := time.ParseDuration(s)

@@ -66,10 +66,13 @@ func (s *stack) suppressNagFindings(d *data, fns *functions, a *api) {
 			"schedule of this stack's own group and no other; the actions are only Create, Update and Get.",
 		"Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/"+ScheduleGroupName(s.props.Stage)+"/*")
 
-	suppress(a.rest.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4",
-		"API Gateway's account-level logging role; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for it "+
-			"and it is what access and execution logging require.",
-		"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+	// Only the stack that owns the account's API Gateway logging role has it.
+	if role := a.rest.Node().TryFindChild(jsii.String("CloudWatchRole")); role != nil {
+		suppress(role, "AwsSolutions-IAM4",
+			"API Gateway's account-level logging role; AmazonAPIGatewayPushToCloudWatchLogs is the policy AWS documents for it "+
+				"and it is what access and execution logging require.",
+			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+	}
 
 	suppress(a.userPool, "AwsSolutions-COG2",
 		"MFA is optional (TOTP): forcing it on every buyer before a timed sale costs conversions; staff in the admin "+

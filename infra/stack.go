@@ -8,6 +8,8 @@ package infra
 
 import (
 	"fmt"
+	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,6 +51,30 @@ type FlashSaleStackProps struct {
 	// PrepareLead is how long before a sale opens its warm-up and first
 	// reminders run (PREPARE_LEAD); 0 means flashsale.DefaultLead.
 	PrepareLead time.Duration
+	// APIGatewayAccountRole says whether this stack owns the region's one
+	// API Gateway CloudWatch Logs role (AWS::ApiGateway::Account), which
+	// access and execution logs need. nil takes the stage's default: prod
+	// owns it and retains it on delete, dev relies on the account's (prod's)
+	// so that destroying dev never breaks prod's logging. A dev-only
+	// account sets it true (docs/deploy.md, "First deploy in a fresh
+	// account").
+	APIGatewayAccountRole *bool
+	// SESFromAddress, if set, makes Cognito send its emails (sign-up codes,
+	// password resets) through SES from this verified address, instead of
+	// Cognito's built-in sender, whose daily limit is below a sale's
+	// sign-ups. SESRegion is the SES region of that identity; it is
+	// required unless the stack's env names a region.
+	SESFromAddress string
+	SESRegion      string
+	// AppCallbackURLs and AppLogoutURLs are the mobile app client's OAuth
+	// redirect URLs (the app's own scheme); empty takes
+	// DefaultAppCallbackURL and DefaultAppLogoutURL.
+	AppCallbackURLs []string
+	AppLogoutURLs   []string
+	// WAFRateLimit is the WebACL's per-IP limit, requests per client IP in
+	// 5 minutes; 0 takes the stage's apispec value. WAF's minimum is 10.
+	// The local gateway keeps apispec's number.
+	WAFRateLimit int
 	// AssetRoot holds one folder per function with its arm64 bootstrap, as
 	// make build writes them ("build" by default, relative to the working
 	// directory). Tests point it at placeholder folders.
@@ -67,6 +93,8 @@ type stageDefaults struct {
 	reservedConcurrency int
 	writerConcurrency   int
 	retain              bool
+	// accountRole: the stage owns the API Gateway account's logging role.
+	accountRole bool
 }
 
 var defaults = map[string]stageDefaults{
@@ -75,8 +103,21 @@ var defaults = map[string]stageDefaults{
 	"dev": {reservedConcurrency: 100, writerConcurrency: 10},
 	// prod: 8,000 purchases/s at ~50 ms each is ~400 environments; 800 leaves
 	// headroom and keeps the 200 others of a 1,000 quota for everything else.
-	"prod": {reservedConcurrency: 800, writerConcurrency: 50, retain: true},
+	"prod": {reservedConcurrency: 800, writerConcurrency: 50, retain: true, accountRole: true},
 }
+
+// The mobile app client's default OAuth redirects: the app's own URL scheme,
+// which the app registers; never a web page.
+const (
+	DefaultAppCallbackURL = "flashsale://auth/callback"
+	DefaultAppLogoutURL   = "flashsale://auth/signout"
+)
+
+// The bounds of WAFRateLimit: WAF's rate-based rule takes 10 to 2e9.
+const (
+	MinWAFRateLimit = 10
+	MaxWAFRateLimit = 2_000_000_000
+)
 
 // The bounds of PrepareLead.
 const (
@@ -159,6 +200,23 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 	if p.PrepareLead == 0 {
 		p.PrepareLead = flashsale.DefaultLead
 	}
+	if p.APIGatewayAccountRole == nil {
+		p.APIGatewayAccountRole = jsii.Bool(d.accountRole)
+	}
+	if len(p.AppCallbackURLs) == 0 {
+		p.AppCallbackURLs = []string{DefaultAppCallbackURL}
+	}
+	if len(p.AppLogoutURLs) == 0 {
+		p.AppLogoutURLs = []string{DefaultAppLogoutURL}
+	}
+	if p.WAFRateLimit == 0 {
+		limits, err := apispec.LimitsFor(p.Stage)
+		if err != nil {
+			return p, err
+		}
+		p.WAFRateLimit = limits.WAFRateLimit
+	}
+	stackRegion := p.Env != nil && p.Env.Region != nil && *p.Env.Region != ""
 	switch {
 	case p.ReservedConcurrency < 1:
 		return p, fmt.Errorf("reservedConcurrency %d: want at least 1", p.ReservedConcurrency)
@@ -176,6 +234,19 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 		return p, fmt.Errorf("prepareLead %s: want %s..%s", p.PrepareLead, MinPrepareLead, MaxPrepareLead)
 	case p.WarmThroughput != nil && (p.WarmThroughput.ReadUnitsPerSecond < 1 || p.WarmThroughput.WriteUnitsPerSecond < 1):
 		return p, fmt.Errorf("warmThroughput %+v: want positive read and write units", *p.WarmThroughput)
+	case p.WAFRateLimit < MinWAFRateLimit || p.WAFRateLimit > MaxWAFRateLimit:
+		return p, fmt.Errorf("wafRateLimit %d: want %d..%d requests per IP per 5 minutes (WAF's bounds)", p.WAFRateLimit, MinWAFRateLimit, MaxWAFRateLimit)
+	case p.SESFromAddress != "" && !validEmail(p.SESFromAddress):
+		return p, fmt.Errorf("sesFromAddress %q: want an email address", p.SESFromAddress)
+	case p.SESFromAddress != "" && p.SESRegion == "" && !stackRegion:
+		return p, fmt.Errorf("sesFromAddress %s: give sesRegion too (the SES region of its verified identity, e.g. us-east-1): the stack names no region", p.SESFromAddress)
+	case p.SESFromAddress == "" && p.SESRegion != "":
+		return p, fmt.Errorf("sesRegion %s: give sesFromAddress too", p.SESRegion)
+	}
+	for _, u := range append(append([]string{}, p.AppCallbackURLs...), p.AppLogoutURLs...) {
+		if err := checkAppURL(u); err != nil {
+			return p, err
+		}
 	}
 	// Fail here with a hint rather than deep inside jsii with a stack trace.
 	for _, name := range apispec.FunctionNames() {
@@ -185,4 +256,26 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 		}
 	}
 	return p, nil
+}
+
+// validEmail says whether a is a bare address (no display name).
+func validEmail(a string) bool {
+	m, err := mail.ParseAddress(a)
+	return err == nil && m.Address == a
+}
+
+// checkAppURL accepts what Cognito accepts as an app client's redirect and
+// a mobile app can receive: the app's own scheme (flashsale://auth/callback),
+// https, or http on localhost only; no fragment.
+func checkAppURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "" && u.Path == ""):
+		return fmt.Errorf("app URL %q: want an absolute URL such as %s", raw, DefaultAppCallbackURL)
+	case u.Fragment != "":
+		return fmt.Errorf("app URL %q: Cognito refuses a fragment (#)", raw)
+	case u.Scheme == "http" && u.Hostname() != "localhost":
+		return fmt.Errorf("app URL %q: http only for localhost; use https or the app's scheme", raw)
+	}
+	return nil
 }

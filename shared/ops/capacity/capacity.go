@@ -106,6 +106,10 @@ type Input struct {
 	// DrainTime is how soon after the burst every accepted order should be
 	// written by the order writer (default 60 s).
 	DrainTime time.Duration `json:"-"`
+	// WAFRateLimit is the WebACL's per-IP limit, requests per client IP in
+	// 5 minutes (the stack's wafRateLimit context value; default
+	// apispec's prod WAFRateLimit).
+	WAFRateLimit int `json:"wafRateLimit"`
 }
 
 // MarshalJSON writes the durations as Go duration strings ("50ms").
@@ -115,7 +119,8 @@ func (in Input) MarshalJSON() ([]byte, error) {
 		Stock      int64  `json:"stock"`
 		ReserveP99 string `json:"reserveP99"`
 		DrainTime  string `json:"drainTime"`
-	}{in.PeakRPS, in.Stock, in.ReserveP99.String(), in.DrainTime.String()})
+		WAFRate    int    `json:"wafRateLimit"`
+	}{in.PeakRPS, in.Stock, in.ReserveP99.String(), in.DrainTime.String(), in.WAFRateLimit})
 }
 
 // Defaults for Input fields left zero.
@@ -144,6 +149,7 @@ type Plan struct {
 	Buckets     Buckets     `json:"orderBuckets"`
 	Throttles   Throttles   `json:"throttles"`
 	Admission   Admission   `json:"admission"`
+	PerIP       PerIP       `json:"perIp"`
 	Concurrency Concurrency `json:"concurrency"`
 	Queue       Queue       `json:"queue"`
 	Tables      Tables      `json:"tables"`
@@ -201,6 +207,36 @@ type Admission struct {
 	CostPerMillionBuyers float64 `json:"costPerMillionBuyers"`
 }
 
+// WAF's rate-based rules (design brief, "Hard limits"): a limit of at least
+// 10 requests per aggregation key, here over a 5-minute window.
+const (
+	MinWAFRateLimit = 10
+	WAFWindow       = 5 * time.Minute
+	// BusyBuyerRequests is a buyer who does more than the one pass through
+	// challenge, token and order: a few sale-page refreshes and retries
+	// after a 429 or 503, within one WAF window.
+	BusyBuyerRequests = 10
+)
+
+// PerIP says what the WebACL's per-IP rate rule means at the planned peak.
+// Carrier-grade NAT puts many phones behind one public address, and the
+// rule counts the address, not the phone: once the address is over the
+// limit, every buyer behind it gets 429s until its rate falls back under.
+type PerIP struct {
+	// Limit is the requests one address may send in WAFWindow.
+	Limit int `json:"limit"`
+	// PerSecond is Limit / 300 s, the rate an address may sustain.
+	PerSecond float64 `json:"perSecond"`
+	// BuyersOnce is floor(Limit / 3): buyers behind one address who may
+	// each send a challenge, a token and an order in the window.
+	BuyersOnce int `json:"buyersOnce"`
+	// BuyersBusy is floor(Limit / BusyBuyerRequests).
+	BuyersBusy int `json:"buyersBusy"`
+	// PeakShare is PerSecond / R: an address is throttled at peak once
+	// its buyers send more than this share of all requests.
+	PeakShare float64 `json:"peakShare"`
+}
+
 // Concurrency sizes the reserve function.
 type Concurrency struct {
 	Busy        float64 `json:"busy"`        // Little's law: R × p99
@@ -251,8 +287,14 @@ func New(in Input) (Plan, error) {
 	if in.DrainTime == 0 {
 		in.DrainTime = DefaultDrainTime
 	}
+	if in.WAFRateLimit == 0 {
+		in.WAFRateLimit = apispec.Stages["prod"].WAFRateLimit
+	}
 	if in.ReserveP99 < 0 || in.DrainTime < 0 {
 		return Plan{}, errors.New("capacity plan: p99 and drain time must be positive")
+	}
+	if in.WAFRateLimit < MinWAFRateLimit {
+		return Plan{}, fmt.Errorf("capacity plan: WAF rate limit %d: WAF's minimum is %d", in.WAFRateLimit, MinWAFRateLimit)
 	}
 	p := Plan{Input: in}
 	r := float64(in.PeakRPS)
@@ -291,6 +333,7 @@ func New(in Input) (Plan, error) {
 		Provisioned: ceil(busy),
 	}
 	p.Admission = admissionFor(p.Throttles.TokenIssue, s, DefaultPrices)
+	p.PerIP = perIPFor(in.WAFRateLimit, r)
 	c := &p.Concurrency
 	c.AccountNeeded = c.Reserved + p.Queue.WriterMax + p.Admission.Concurrency + BanSyncReserved + WarmUpReserved + UnreservedMinimum
 	c.RampSeconds = float64((c.Reserved+ScaleStep-1)/ScaleStep-1) * ScaleInterval.Seconds()
@@ -331,6 +374,18 @@ func throttlesFor(r float64) Throttles {
 	th.FitsProd = prod.Purchase.RateLimit >= r && prod.TokenIssue.RateLimit >= token &&
 		prod.App.RateLimit >= r && prod.Stage.RateLimit >= r
 	return th
+}
+
+// perIPFor reads the per-IP limit l at the peak rate r.
+func perIPFor(l int, r float64) PerIP {
+	perSecond := float64(l) / WAFWindow.Seconds()
+	return PerIP{
+		Limit:      l,
+		PerSecond:  perSecond,
+		BuyersOnce: l / RequestsPerBuyer,
+		BuyersBusy: l / BusyBuyerRequests,
+		PeakShare:  perSecond / r,
+	}
 }
 
 // admissionFor sizes the admission step for a token rate t and stock s.

@@ -329,3 +329,52 @@ func TestNum(t *testing.T) {
 		})
 	}
 }
+
+// TestNew_PerIP: the per-IP rule at the planned peak (issue 16, point 10),
+// for prod's default and a chosen limit, and WAF's minimum of 10.
+func TestNew_PerIP(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Input
+		want PerIP
+	}{
+		{name: "prod default", in: Input{PeakRPS: 8000, Stock: 50_000},
+			want: PerIP{Limit: 3000, PerSecond: 10, BuyersOnce: 1000, BuyersBusy: 300, PeakShare: 10.0 / 8000}},
+		{name: "chosen limit", in: Input{PeakRPS: 2000, Stock: 1000, WAFRateLimit: 600},
+			want: PerIP{Limit: 600, PerSecond: 2, BuyersOnce: 200, BuyersBusy: 60, PeakShare: 2.0 / 2000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.PerIP != tc.want {
+				t.Errorf("got %+v, want %+v", p.PerIP, tc.want)
+			}
+		})
+	}
+	if apispec.Stages["prod"].WAFRateLimit != 3000 {
+		t.Fatalf("apispec prod WAFRateLimit is %d; update the prod default case", apispec.Stages["prod"].WAFRateLimit)
+	}
+	if _, err := New(Input{PeakRPS: 1, Stock: 1, WAFRateLimit: 9}); err == nil {
+		t.Error("got no error for a WAF rate limit of 9, want one (WAF's minimum is 10)")
+	}
+	p, err := New(Input{PeakRPS: 8000, Stock: 50_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"L = 3,000 per 5 min (-c wafRateLimit; prod default 3,000) = 10/s per address",
+		"floor(L / 3) = 1,000 buyers can each send challenge + token + order, or floor(L / 10) = 300 buyers",
+		"= 1 in 800 of the requests",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan text lacks %q", want)
+		}
+	}
+}

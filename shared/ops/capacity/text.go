@@ -3,6 +3,7 @@ package capacity
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 // WriteText writes the plan for people: every figure with the formula that
 // gives it, then the hard limits that bind and the deploy settings.
 func (p Plan) WriteText(w io.Writer) error {
-	in, sh, bk, th, c, q, tb, co, ad := p.Input, p.Shards, p.Buckets, p.Throttles, p.Concurrency, p.Queue, p.Tables, p.Cost, p.Admission
+	in, sh, bk, th, c, q, tb, co, ad, pi := p.Input, p.Shards, p.Buckets, p.Throttles, p.Concurrency, p.Queue, p.Tables, p.Cost, p.Admission, p.PerIP
 	r := float64(in.PeakRPS)
 	var b strings.Builder
 	f := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
@@ -41,8 +42,14 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("   fits the account default: %s; shared/apispec prod (purchase %s/%s, token %s/%s) admits these: %s",
 		yes(th.FitsAccount), num(apispec.Stages["prod"].Purchase.RateLimit), num(float64(apispec.Stages["prod"].Purchase.BurstLimit)),
 		num(apispec.Stages["prod"].TokenIssue.RateLimit), num(float64(apispec.Stages["prod"].TokenIssue.BurstLimit)), yes(th.FitsProd))
-	f("   WAF: the rate-based rule is per client IP over 5 minutes (minimum 10); it does not follow from R.")
-	f("   prod allows %s per 5 min (%.0f/s per IP); carrier NAT puts many phones behind one IP.", num(float64(apispec.Stages["prod"].WAFRateLimit)), float64(apispec.Stages["prod"].WAFRateLimit)/300)
+	f("   WAF: the rate-based rule counts requests per client IP over 5 minutes (minimum 10); it does not follow from R.")
+	f("   L = %s per 5 min (-c wafRateLimit; prod default %s) = %s/s per address, sustained.",
+		num(float64(pi.Limit)), num(float64(apispec.Stages["prod"].WAFRateLimit)), num(pi.PerSecond))
+	f("   Carrier-grade NAT puts many phones behind one address, and the rule counts the address: behind one,")
+	f("   floor(L / %d) = %s buyers can each send challenge + token + order, or floor(L / %d) = %s buyers %d requests each",
+		RequestsPerBuyer, num(float64(pi.BuyersOnce)), BusyBuyerRequests, num(float64(pi.BuyersBusy)), BusyBuyerRequests)
+	f("   (refreshes, retries), in 5 minutes; past that, every buyer behind the address gets 429s until its rate falls under L.")
+	f("   At peak the address is throttled once its buyers send more than L / 300 s / R = 1 in %s of the requests.", num(math.Round(1/pi.PeakShare)))
 	f("")
 	f("4. Reserve function concurrency (regional default 1,000; +1,000 environments per function per 10 s)")
 	f("   busy = R × p99 = %s × %.3f s = %s environments (Little's law)", num(r), in.ReserveP99.Seconds(), num(c.Busy))
