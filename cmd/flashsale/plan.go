@@ -20,6 +20,7 @@ type planOptions struct {
 	stock     int64
 	p99       time.Duration
 	drain     time.Duration
+	wafLimit  int
 	asJSON    bool
 	priceDate bool
 }
@@ -48,6 +49,7 @@ docs/capacity.md works one through.
 	f.Int64Var(&o.stock, "stock", 0, "units on sale")
 	f.DurationVar(&o.p99, "p99", capacity.DefaultReserveP99, "p99 duration of the reserve function")
 	f.DurationVar(&o.drain, "drain", capacity.DefaultDrainTime, "how soon the order writer should have written every order")
+	f.IntVar(&o.wafLimit, "waf-rate-limit", 0, "the WebACL's per-IP limit, requests per address in 5 minutes, as deployed with -c wafRateLimit (default: prod's)")
 	f.BoolVar(&o.asJSON, "json", false, "print the plan as JSON")
 	f.BoolVar(&o.priceDate, "price-date", false, "print the list prices the cost uses and the date they are stated as of, then exit")
 	return cmd
@@ -60,7 +62,7 @@ func runPlan(o planOptions, out io.Writer) error {
 	if o.peakRPS == 0 || o.stock == 0 {
 		return errors.New("give --peak-rps R and --stock S")
 	}
-	p, err := capacity.New(capacity.Input{PeakRPS: o.peakRPS, Stock: o.stock, ReserveP99: o.p99, DrainTime: o.drain})
+	p, err := capacity.New(capacity.Input{PeakRPS: o.peakRPS, Stock: o.stock, ReserveP99: o.p99, DrainTime: o.drain, WAFRateLimit: o.wafLimit})
 	if err != nil {
 		return err
 	}
