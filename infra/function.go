@@ -18,15 +18,22 @@ import (
 	"flashsale/shared/schema"
 )
 
-// DynamoDB actions, grouped as the functions use them. Transactions need no
-// action of their own: DynamoDB authorizes each Put, Update, Delete and
-// ConditionCheck inside TransactWriteItems as that action.
-var (
-	ddbRead     = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
-	ddbGetBatch = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}
-	ddbUpdate   = []string{"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
-	ddbWrite    = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
-	ddbReadAll  = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+// DynamoDB grants name each action a function's code calls on a table, with
+// the store calls that need it (shared/dynamostore). Transactions need no
+// action of their own: DynamoDB authorizes each Put, Update and Delete
+// inside TransactWriteItems as PutItem, UpdateItem and DeleteItem on that
+// item's table (no transaction holds a ConditionCheck, so no function has
+// ConditionCheckItem). The IAM parity test (template-tests) checks these
+// against the calls the integration tests record, both ways.
+const (
+	ddbGet      = "dynamodb:GetItem"
+	ddbBatchGet = "dynamodb:BatchGetItem"
+	ddbQuery    = "dynamodb:Query"
+	ddbScan     = "dynamodb:Scan"
+	ddbPut      = "dynamodb:PutItem"
+	ddbUpdate   = "dynamodb:UpdateItem"
+	ddbDelete   = "dynamodb:DeleteItem"
+	ddbBatchPut = "dynamodb:BatchWriteItem"
 )
 
 // admissionKeyReaders are the functions that read the admission key set:
@@ -123,37 +130,53 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	sync := f.byName[apispec.FunctionIPBanSync]
 	f.byName[apispec.FunctionAdmin].AddEnvironment(jsii.String(awsclient.EnvBanSyncFunction), sync.FunctionName(), nil)
 
-	grant := func(fn string, t awsdynamodb.Table, actions ...[]string) {
-		var all []string
-		for _, a := range actions {
-			all = append(all, a...)
-		}
-		grantTable(f.byName[fn], t, all...)
-	}
-	grant(apispec.FunctionSaleInfo, d.sales, ddbRead)
+	grant := func(fn string, t awsdynamodb.Table, actions ...string) { grantTable(f.byName[fn], t, actions...) }
 
-	// Reserve preloads the sales about to open during an init for
-	// provisioned concurrency (a Scan), so a warmed environment's first
-	// purchases make no sale read; on-demand inits do not Scan. Admission
-	// never has provisioned concurrency, so it never preloads.
-	grant(apispec.FunctionReserve, d.sales, ddbGetBatch, ddbUpdate, []string{"dynamodb:Scan"})
-	grant(apispec.FunctionReserve, d.orders, ddbRead, ddbWrite)
-	d.queue.GrantSendMessages(f.byName[apispec.FunctionReserve])
+	// sale-info: the sale (Sale) and its shards' stock (Available).
+	grant(apispec.FunctionSaleInfo, d.sales, ddbGet, ddbBatchGet)
 
-	// Orders serves status, cancel (units back to the shards), reminder
-	// subscriptions (PutItem and DeleteItem of REMIND items, in ddbWrite)
-	// and the payment webhook, which alone reads the signing secret.
-	grant(apispec.FunctionOrders, d.sales, ddbGetBatch, ddbUpdate)
-	grant(apispec.FunctionOrders, d.orders, ddbRead, ddbWrite)
-	d.webhookSecret.GrantRead(f.byName[apispec.FunctionOrders], nil)
+	// reserve, on Sales: the sale (Sale); UpdateItem takes units from a
+	// shard (TakeStock), marks it sold out (MarkSoldOut) and gives units
+	// back after a failed enqueue or an overdue order (ReturnStock). Scan:
+	// an init for provisioned concurrency preloads the sales about to open
+	// (Preload/ListSales); on-demand inits do not.
+	grant(apispec.FunctionReserve, d.sales, ddbGet, ddbUpdate, ddbScan)
+	// reserve, on Orders: GetItem reads the idempotency record, the order
+	// (replay, settled) and the user's claim (expireOverdue); Query the
+	// user bans it refreshes every few seconds (UserBans); the Reserve
+	// transaction puts the idempotency record and the hold and updates the
+	// claim; UpdateItem accepts (Accept), expires (Release, MarkRestocked)
+	// and aborts; Abort's transaction deletes the idempotency record.
+	grant(apispec.FunctionReserve, d.orders, ddbGet, ddbQuery, ddbPut, ddbUpdate, ddbDelete)
+	// SendMessage alone (Enqueue): no GetQueueUrl or GetQueueAttributes,
+	// the URL comes from the environment.
+	f.byName[apispec.FunctionReserve].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("sqs:SendMessage"),
+		Resources: jsii.Strings(*d.queue.QueueArn()),
+	}))
 
-	// Admission only reads: the sale (is it open, what does it admit), for
+	// orders, on Sales: the sale (locate, LookupSale) and, on cancel, the
+	// units back to a shard (ReturnStock).
+	grant(apispec.FunctionOrders, d.sales, ddbGet, ddbUpdate)
+	// orders, on Orders: GetItem reads the order (GetOrder, and Release
+	// before it cancels) and the user's claim (MyOrders); the payment
+	// transactions put the payment and its ledger entry (RecordPayment,
+	// PayOrder); UpdateItem pays, cancels (Release, MarkRestocked) and
+	// subscribes or unsubscribes reminders (AddReminder, DeleteReminder).
+	grant(apispec.FunctionOrders, d.orders, ddbGet, ddbPut, ddbUpdate)
+	// The payment webhook reads the signing secret once per container:
+	// GetSecretValue alone, no DescribeSecret.
+	f.byName[apispec.FunctionOrders].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources: jsii.Strings(*d.webhookSecret.SecretArn()),
+	}))
+
+	// admission only reads: the sale (is it open, what does it admit), for
 	// an allowlisted sale the caller's allowlist entry (GetItem), and the
-	// user bans it refreshes every few seconds (Query on BAN#USER; reserve
-	// does the same through ddbRead). Challenges and tokens are HMACs,
-	// stored nowhere.
-	grant(apispec.FunctionAdmission, d.sales, ddbRead)
-	grant(apispec.FunctionAdmission, d.orders, []string{"dynamodb:GetItem", "dynamodb:Query"})
+	// user bans it refreshes every few seconds (Query on BAN#USER).
+	// Challenges and tokens are HMACs, stored nowhere.
+	grant(apispec.FunctionAdmission, d.sales, ddbGet)
+	grant(apispec.FunctionAdmission, d.orders, ddbGet, ddbQuery)
 	// GetSecretValue alone: the functions read the key set once per
 	// container and never describe or list secrets.
 	for name := range admissionKeyReaders {
@@ -163,10 +186,21 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 		}))
 	}
 
-	grant(apispec.FunctionAdmin, d.sales, ddbRead, ddbWrite)
-	// BatchWriteItem: an allowlist import writes up to 25 entries a call.
-	// The ban items live in Orders too, under BAN#IP and BAN#USER.
-	grant(apispec.FunctionAdmin, d.orders, ddbRead, ddbWrite, []string{"dynamodb:BatchWriteItem"})
+	// admin, on Sales: GetItem reads the sale and its latest report;
+	// BatchGetItem the shards (AdminSale, the settlement audit); PutItem
+	// creates the sale and its shards (CreateSale's transaction) and saves
+	// reports; UpdateItem marks schedules put (MarkScheduled), restocks
+	// (AddStock), takes and releases the settlement lease, returns units,
+	// repairs leaks, clears a stale sold-out mark and counts the allowlist.
+	grant(apispec.FunctionAdmin, d.sales, ddbGet, ddbBatchGet, ddbPut, ddbUpdate)
+	// admin, on Orders (the ban items live there too, under BAN#IP and
+	// BAN#USER): GetItem reads an order before settlement expires it;
+	// Query lists a sale's orders, ledger and adjustments, and the bans;
+	// BatchGetItem and BatchWriteItem check and write an allowlist import
+	// 100 and 25 entries a call; PutItem writes bans and adjustments;
+	// UpdateItem expires and aborts orders; DeleteItem removes bans and,
+	// in an abort, an idempotency record.
+	grant(apispec.FunctionAdmin, d.orders, ddbGet, ddbQuery, ddbBatchGet, ddbBatchPut, ddbPut, ddbUpdate, ddbDelete)
 	// After each IP-ban change admin invokes the sync asynchronously, so the
 	// ban reaches WAF in seconds rather than at the next scheduled pass. The
 	// unqualified ARN alone: no versions or aliases of it, no other function.
@@ -178,13 +212,15 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 	// The sync reads the active IP bans (Query on BAN#IP, never a write: TTL
 	// deletes them, admin removes them) and rewrites the two IP sets, Get
 	// then Update with the LockToken. Nothing else: no queue, no secret.
-	grant(apispec.FunctionIPBanSync, d.orders, []string{"dynamodb:Query"})
+	grant(apispec.FunctionIPBanSync, d.orders, ddbQuery)
 	sync.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("wafv2:GetIPSet", "wafv2:UpdateIPSet"),
 		Resources: jsii.Strings(*bans.v4.AttrArn(), *bans.v6.AttrArn()),
 	}))
 
-	grant(apispec.FunctionOrderWriter, d.orders, []string{"dynamodb:GetItem"}, ddbWrite)
+	// The order writer marks each accepted order persisted, one
+	// conditional UpdateItem (Persist), and reads nothing.
+	grant(apispec.FunctionOrderWriter, d.orders, ddbUpdate)
 
 	// The writer sets poison messages aside in the DLQ at once
 	// (handler.NewOrderWriter), so their group moves on: SendMessage on the
@@ -196,9 +232,17 @@ func (s *stack) newFunctions(d *data, bans *ipSets) *functions {
 		Resources: jsii.Strings(*d.dlq.QueueArn()),
 	}))
 
-	// Settlement lists the sales (Scan) and writes leases, repairs and reports.
-	grant(apispec.FunctionSettlement, d.sales, ddbReadAll, ddbWrite)
-	grant(apispec.FunctionSettlement, d.orders, ddbRead, ddbWrite)
+	// settlement, on Sales: Scan lists the sales (SettleAll); GetItem reads
+	// the sale and the latest report, BatchGetItem the shards (audit);
+	// UpdateItem takes and releases the lease, returns expired units,
+	// repairs leaks and clears a stale sold-out mark; PutItem saves the
+	// report.
+	grant(apispec.FunctionSettlement, d.sales, ddbScan, ddbGet, ddbBatchGet, ddbUpdate, ddbPut)
+	// settlement, on Orders: Query reads a sale's orders, ledger and
+	// adjustments; GetItem an order before it expires it (Release);
+	// UpdateItem expires and aborts; PutItem records adjustments; Abort's
+	// transaction deletes the dead request's idempotency record.
+	grant(apispec.FunctionSettlement, d.orders, ddbQuery, ddbGet, ddbUpdate, ddbPut, ddbDelete)
 
 	// The event source grants the writer exactly the consume actions on the
 	// queue. Batches of 10 are SQS's maximum per receive; the writer reports

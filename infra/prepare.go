@@ -37,9 +37,11 @@ func ScheduleGroupName(stage string) string { return "flashsale-" + stage }
 var schedulerActions = []string{"scheduler:CreateSchedule", "scheduler:UpdateSchedule"}
 
 // provisionedConcurrencyActions are what the warm-up does to the reserve
-// alias: read, set or remove its provisioned concurrency.
+// alias (lambdawarm.Provisioner): set its provisioned concurrency (Put) or
+// remove it (Delete). It never reads the configuration: each run computes
+// the whole target from the sales.
 var provisionedConcurrencyActions = []string{
-	"lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig",
+	"lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig",
 }
 
 // preparation is what the preparation phase adds to the stack.
@@ -106,9 +108,10 @@ func (s *stack) newPreparation(d *data, f *functions) *preparation {
 		admin.AddEnvironment(jsii.String(k), v, nil)
 	}
 
-	// The warm-up lists the sales (Scan) and sets the provisioned
-	// concurrency of the reserve alias, not of the function or a version.
-	grantTable(warmUp, d.sales, "dynamodb:Scan")
+	// The warm-up lists the sales (Scan: warmup.Warmer's ListSales) and
+	// sets the provisioned concurrency of the reserve alias, not of the
+	// function or a version.
+	grantTable(warmUp, d.sales, ddbScan)
 	warmUp.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings(provisionedConcurrencyActions...),
 		Resources: jsii.Strings(*f.reserveAlias.FunctionArn()),
@@ -133,11 +136,12 @@ func (s *stack) newPreparation(d *data, f *functions) *preparation {
 		MasterKey:   awskms.Alias_FromAliasName(s.st, jsii.String("SnsManagedKey"), jsii.String("alias/aws/sns")),
 		EnforceSSL:  jsii.Bool(true),
 	})
-	// The notifier reads the sale, queries its REMIND buckets, claims each
-	// subscriber (UpdateItem), publishes one message per subscriber and
-	// marks it sent (UpdateItem).
-	grantTable(notifier, d.sales, "dynamodb:GetItem")
-	grantTable(notifier, d.orders, "dynamodb:Query", "dynamodb:UpdateItem")
+	// The notifier reads the sale (GetItem), queries its REMIND buckets
+	// (Reminders), claims each subscriber, marks it sent or unclaims it
+	// after a failed send (UpdateItem: ClaimReminder, MarkReminderSent,
+	// UnclaimReminder), and publishes one message per subscriber.
+	grantTable(notifier, d.sales, ddbGet)
+	grantTable(notifier, d.orders, ddbQuery, ddbUpdate)
 	notifier.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("sns:Publish"),
 		Resources: jsii.Strings(*p.reminders.TopicArn()),

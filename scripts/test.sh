@@ -2,7 +2,9 @@
 # test.sh: what `make test` runs after `make lint` and the build. It starts
 # DynamoDB Local and the local SQS on the test ports through bin/flashsale (so
 # stopping that one process stops both), runs every test with the race
-# detector, and always stops the emulators, also on failure or Ctrl-C.
+# detector while recording the functions' AWS calls, then the IAM parity
+# test on those calls, and always stops the emulators, also on failure or
+# Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,5 +62,16 @@ source "$out"
 set +a
 echo "   DynamoDB $FLASHSALE_TEST_DYNAMODB, SQS $FLASHSALE_TEST_SQS"
 
-echo "== go test -race ./..."
-FLASHSALE_REQUIRE_EMULATORS=1 go test -race -count=1 -timeout 30m ./...
+# The IAM parity check: the whole run records every AWS call each
+# function's handler makes (shared/awsclient, one JSON line per distinct
+# call), then template-tests checks the file against each function's
+# synthesized role, both ways (template-tests/iam_parity_test.go). The
+# variable is set for the tests only, never for the emulators above.
+calls=$state/iam-calls.jsonl
+rm -f "$calls"
+
+echo "== go test -race ./... (recording AWS calls to $calls)"
+FLASHSALE_IAM_RECORD="$PWD/$calls" FLASHSALE_REQUIRE_EMULATORS=1 go test -race -count=1 -timeout 30m ./...
+
+echo "== IAM parity: each function's role against the calls it made"
+FLASHSALE_IAM_PARITY="$PWD/$calls" go test -count=1 -run '^TestIAMParity$' ./template-tests

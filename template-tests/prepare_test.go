@@ -294,7 +294,7 @@ func TestPrepare_WarmUpScansSalesAndProvisionsTheAliasOnly(t *testing.T) {
 		alias := reserveAliasID(t, b)
 		want := sorted(
 			lines(getAtt(tableID(t, b, schema.Sales), "Arn"), "dynamodb:Scan"),
-			lines(refJSON(alias), "lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig"),
+			lines(refJSON(alias), "lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig"),
 		)
 		if got := functionGrants(t, b, apispec.FunctionWarmUp); !slices.Equal(got, want) {
 			t.Errorf("warm-up may:\n %v\nwant exactly\n %v", got, want)
@@ -473,15 +473,15 @@ func TestPrepare_LeadAndPreloadScan(t *testing.T) {
 			}
 		}
 		// Reserve preloads with a Scan (admission, never provisioned, does
-		// not: stack_test denies it); orders writes the REMIND items of the
-		// reminder routes.
+		// not: stack_test denies it); orders subscribes and unsubscribes
+		// through UpdateItem of the REMIND items, and never deletes them.
 		sales, orders := tableID(t, b, schema.Sales), tableID(t, b, schema.Orders)
 		for _, tc := range []struct {
 			function, table string
 			want            []string
 		}{
 			{apispec.FunctionReserve, sales, []string{"dynamodb:Scan"}},
-			{apispec.FunctionOrders, orders, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}},
+			{apispec.FunctionOrders, orders, []string{"dynamodb:UpdateItem"}},
 		} {
 			got := allowed(t, b, tc.function, tc.table)
 			for _, a := range tc.want {
@@ -489,6 +489,9 @@ func TestPrepare_LeadAndPreloadScan(t *testing.T) {
 					t.Errorf("%s on %s: got %v, want %s", tc.function, tc.table, got, a)
 				}
 			}
+		}
+		if got := allowed(t, b, apispec.FunctionOrders, orders); slices.Contains(got, "dynamodb:DeleteItem") {
+			t.Errorf("orders on %s: got %v, want no dynamodb:DeleteItem (reminders are updated, never deleted)", orders, got)
 		}
 	})
 }
@@ -506,7 +509,6 @@ func TestPrepare_LambdaActionsAreExactlyThePreparationOnes(t *testing.T) {
 			},
 			[]string{
 				role(apispec.FunctionWarmUp) + ": lambda:DeleteProvisionedConcurrencyConfig on " + alias,
-				role(apispec.FunctionWarmUp) + ": lambda:GetProvisionedConcurrencyConfig on " + alias,
 				role(apispec.FunctionWarmUp) + ": lambda:PutProvisionedConcurrencyConfig on " + alias,
 			},
 		)

@@ -484,6 +484,10 @@ func TestIAM_NoWildcards(t *testing.T) {
 func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 	read := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 	write := []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
+	// No transaction holds a ConditionCheck (shared/dynamostore), so no
+	// function may take ConditionCheckItem; the rows below deny it where
+	// a function writes.
+	noCheck := []string{"dynamodb:ConditionCheckItem"}
 	tests := []struct {
 		name     string
 		function string
@@ -493,37 +497,37 @@ func TestIAM_LeastPrivilegePerFunction(t *testing.T) {
 		want     []string // every one must be allowed
 		deny     []string // none may be allowed
 	}{
-		{name: "sale-info reads sales", function: apispec.FunctionSaleInfo, resource: "sales", want: read, deny: append(write, "dynamodb:Scan")},
+		{name: "sale-info reads sales", function: apispec.FunctionSaleInfo, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}, deny: append(write, "dynamodb:Scan", "dynamodb:Query")},
 		{name: "sale-info no orders", function: apispec.FunctionSaleInfo, resource: "orders", deny: append(read, write...)},
 		{name: "sale-info no queue", function: apispec.FunctionSaleInfo, resource: "queue", deny: []string{"sqs:SendMessage"}},
-		{name: "reserve decrements shards and preloads sales", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem"}},
-		{name: "reserve writes orders and lists user bans", function: apispec.FunctionReserve, resource: "orders", want: append(read, write...), deny: []string{"dynamodb:Scan"}},
-		{name: "reserve enqueues", function: apispec.FunctionReserve, resource: "queue", want: []string{"sqs:SendMessage"}, deny: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"}},
+		{name: "reserve decrements shards and preloads sales", function: apispec.FunctionReserve, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}, deny: []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}},
+		{name: "reserve writes orders and lists user bans", function: apispec.FunctionReserve, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}},
+		{name: "reserve enqueues", function: apispec.FunctionReserve, resource: "queue", want: []string{"sqs:SendMessage"}, deny: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}},
 		{name: "reserve no webhook secret", function: apispec.FunctionReserve, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "reserve reads admission keys", function: apispec.FunctionReserve, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
-		{name: "orders reads webhook secret", function: apispec.FunctionOrders, resource: "webhook", want: []string{"secretsmanager:GetSecretValue"}},
+		{name: "orders reads webhook secret", function: apispec.FunctionOrders, resource: "webhook", want: []string{"secretsmanager:GetSecretValue"}, deny: []string{"secretsmanager:DescribeSecret"}},
 		{name: "orders no admission keys", function: apispec.FunctionOrders, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
-		{name: "admission reads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan")},
+		{name: "admission reads sales", function: apispec.FunctionAdmission, resource: "sales", want: []string{"dynamodb:GetItem"}, deny: append(write, "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem")},
 		{name: "admission reads allowlist and user bans", function: apispec.FunctionAdmission, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:Query"}, deny: append(write, "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")},
 		{name: "admission no queue", function: apispec.FunctionAdmission, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "admission reads admission keys", function: apispec.FunctionAdmission, resource: "admission-keys", want: []string{"secretsmanager:GetSecretValue"}},
 		{name: "admission no webhook secret", function: apispec.FunctionAdmission, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
-		{name: "orders restocks", function: apispec.FunctionOrders, resource: "sales", want: []string{"dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:PutItem"}},
-		{name: "orders writes reminders", function: apispec.FunctionOrders, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan"}},
+		{name: "orders restocks", function: apispec.FunctionOrders, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"}},
+		{name: "orders pays, cancels and writes reminders", function: apispec.FunctionOrders, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}},
 		{name: "warm-up no orders", function: apispec.FunctionWarmUp, resource: "orders", deny: append(read, write...)},
 		{name: "warm-up no queue", function: apispec.FunctionWarmUp, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "notifier no queue", function: apispec.FunctionNotifier, resource: "queue", deny: []string{"sqs:SendMessage"}},
 		{name: "notifier no secrets", function: apispec.FunctionNotifier, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "orders no queue", function: apispec.FunctionOrders, resource: "queue", deny: []string{"sqs:SendMessage"}},
-		{name: "admin writes sales", function: apispec.FunctionAdmin, resource: "sales", want: append(read, write...)},
-		{name: "admin imports allowlists", function: apispec.FunctionAdmin, resource: "orders", want: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}},
+		{name: "admin writes sales", function: apispec.FunctionAdmin, resource: "sales", want: []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, deny: []string{"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:ConditionCheckItem"}},
+		{name: "admin imports allowlists, bans, settles", function: apispec.FunctionAdmin, resource: "orders", want: append([]string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query"}, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), deny: append([]string{"dynamodb:Scan"}, noCheck...)},
 		{name: "admin no webhook secret", function: apispec.FunctionAdmin, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "admin no admission keys", function: apispec.FunctionAdmin, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "writer consumes", function: apispec.FunctionOrderWriter, resource: "queue", want: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}, deny: []string{"sqs:SendMessage"}},
-		{name: "writer writes orders", function: apispec.FunctionOrderWriter, resource: "orders", want: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan"}},
+		{name: "writer only updates orders", function: apispec.FunctionOrderWriter, resource: "orders", want: []string{"dynamodb:UpdateItem"}, deny: []string{"dynamodb:Scan", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}},
 		{name: "writer no sales", function: apispec.FunctionOrderWriter, resource: "sales", deny: append(read, write...)},
-		{name: "settlement lists sales", function: apispec.FunctionSettlement, resource: "sales", want: append([]string{"dynamodb:Scan"}, append(read, write...)...)},
-		{name: "settlement settles orders", function: apispec.FunctionSettlement, resource: "orders", want: append(read, write...)},
+		{name: "settlement lists sales", function: apispec.FunctionSettlement, resource: "sales", want: []string{"dynamodb:Scan", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}, deny: []string{"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}},
+		{name: "settlement settles orders", function: apispec.FunctionSettlement, resource: "orders", want: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}, deny: []string{"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"}},
 		{name: "settlement no webhook secret", function: apispec.FunctionSettlement, resource: "webhook", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "settlement no admission keys", function: apispec.FunctionSettlement, resource: "admission-keys", deny: []string{"secretsmanager:GetSecretValue"}},
 		{name: "ban sync queries bans", function: apispec.FunctionIPBanSync, resource: "orders", want: []string{"dynamodb:Query"}, deny: append([]string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"}, write...)},

@@ -262,24 +262,44 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 		writerOpts = append(writerOpts, handler.WithDeadLetters(o.DeadLetters, poisoned))
 	}
 	warmer := &warmup.Warmer{ListSales: store.ListSales, Provisioner: o.Provisioner, Config: o.Warm, Now: svc.Now, Log: log}
+	settlement := handler.NewSettlement(svc, log)
+	bans := banSync(svc, o.WAFSync, log)
+	account := accountCreated(o.Cognito, svc.Now)
+	writer := handler.NewOrderWriter(svc, log, writerOpts...)
+	// Each handler runs on a context tagged with its function, which the
+	// IAM parity test's recorder (awsclient.EnvIAMRecord) reads.
+	tag := awsclient.WithFunction
 	return &App{
-		Service:        svc,
-		Handlers:       apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
-		OrderWriter:    handler.NewOrderWriter(svc, log, writerOpts...),
-		Settlement:     handler.NewSettlement(svc, log),
-		Settle:         svc.SettleAll,
-		BanSync:        banSync(svc, o.WAFSync, log),
-		AccountCreated: accountCreated(o.Cognito, svc.Now),
+		Service:  svc,
+		Handlers: apiHandlers(handler.NewAPI(svc, []byte(o.WebhookSecret), o.BanNotifier, log)),
+		OrderWriter: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			return writer(tag(ctx, apispec.FunctionOrderWriter), ev)
+		},
+		Settlement: func(ctx context.Context, ev events.EventBridgeEvent) error {
+			return settlement(tag(ctx, apispec.FunctionSettlement), ev)
+		},
+		// Settle is the local schedule's stand-in for the settlement
+		// function.
+		Settle: func(ctx context.Context) error { return svc.SettleAll(tag(ctx, apispec.FunctionSettlement)) },
+		BanSync: func(ctx context.Context, ev events.EventBridgeEvent) error {
+			return bans(tag(ctx, apispec.FunctionIPBanSync), ev)
+		},
+		AccountCreated: func(ctx context.Context, ev events.CognitoEventUserPoolsPostConfirmation) (events.CognitoEventUserPoolsPostConfirmation, error) {
+			return account(tag(ctx, apispec.FunctionAccountCreated), ev)
+		},
 		WarmUp: func(ctx context.Context, sc flashsale.Schedule) (warmup.Target, error) {
 			if o.Provisioner == nil {
 				return warmup.Target{}, errors.New("warm-up: no provisioner configured")
 			}
-			return warmer.Run(ctx, sc)
+			return warmer.Run(tag(ctx, apispec.FunctionWarmUp), sc)
 		},
 		Remind: func(ctx context.Context, sc flashsale.Schedule) (flashsale.RemindStats, error) {
-			return svc.SendReminders(ctx, sc.SaleID)
+			return svc.SendReminders(tag(ctx, apispec.FunctionNotifier), sc.SaleID)
 		},
-		Preload: func(ctx context.Context) (int, error) { return svc.Preload(ctx, o.Lead+PreloadMargin) },
+		// Only reserve preloads (MustFromEnv).
+		Preload: func(ctx context.Context) (int, error) {
+			return svc.Preload(tag(ctx, apispec.FunctionReserve), o.Lead+PreloadMargin)
+		},
 	}
 }
 
@@ -301,7 +321,9 @@ func apiHandlers(api handler.Routes) map[string]APIHandler {
 	}
 	out := make(map[string]APIHandler, len(tables))
 	for fn, t := range tables {
-		out[fn] = t.Serve
+		out[fn] = func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return t.Serve(awsclient.WithFunction(ctx, fn), req)
+		}
 	}
 	return out
 }
