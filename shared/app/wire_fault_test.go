@@ -136,8 +136,13 @@ func TestWire_ConnectionResets(t *testing.T) {
 			resets++
 		}
 	}
-	if resets == 0 {
-		t.Error("no purchase met a reset: the faults did not reach the wire")
+	// The SDK's retries may absorb every reset (on a loaded machine fewer
+	// new connections meet the proxy's dice), so the check that the faults
+	// reached the wire counts attempts that died, not 503s.
+	if died := w.attempts.failures(); died == 0 && resets == 0 {
+		t.Error("no DynamoDB attempt met a reset and no purchase answered 503: the faults did not reach the wire")
+	} else {
+		t.Logf("%d DynamoDB attempts died on the wire; %d purchases answered 503", died, resets)
 	}
 	accepted := checkAnswers(t, answers)
 	ids := w.checkAccepted(t, sale, accepted)

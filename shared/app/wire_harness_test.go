@@ -46,6 +46,7 @@ type attemptCounter struct {
 	next      http.RoundTripper
 	mu        sync.Mutex
 	total     int
+	failed    int // attempts that died on the wire (no HTTP answer)
 	byRequest map[string]int
 }
 
@@ -56,7 +57,20 @@ func (c *attemptCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.byRequest[lc.AwsRequestID]++
 	}
 	c.mu.Unlock()
-	return c.next.RoundTrip(r)
+	resp, err := c.next.RoundTrip(r)
+	if err != nil {
+		c.mu.Lock()
+		c.failed++
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// failures is how many attempts died on the wire so far.
+func (c *attemptCounter) failures() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed
 }
 
 func (c *attemptCounter) forRequest(id string) int {
