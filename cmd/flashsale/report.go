@@ -133,6 +133,8 @@ func reportError(what, sale string, status int, body []byte) error {
 		return fmt.Errorf("sale %s was never settled; run with --settle", sale)
 	case status == http.StatusNotFound && code == "sale_not_found":
 		return fmt.Errorf("no sale %s on this stack", sale)
+	case status == http.StatusServiceUnavailable && code == "settlement_incomplete":
+		return fmt.Errorf("%s for sale %s: settlement made progress but needs more than the API's time limit; the schedule goes on, and running this again continues it", what, sale)
 	case status == http.StatusConflict && code == "settlement_in_progress":
 		return fmt.Errorf("%s for sale %s: another settlement run held the sale for longer than the gateway waits; try again in a few seconds", what, sale)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:

@@ -1,7 +1,6 @@
 package flashsale
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,10 +18,11 @@ var ErrPoison = errors.New("malformed order message")
 // Errors: ErrPoison for a message that cannot be decoded; anything else is
 // transient and the message should be retried.
 func (s *Service) PersistOrder(ctx context.Context, body []byte) error {
+	// Lenient on unknown fields: reserve and the writer deploy one after
+	// the other, and a field a newer reserve adds must not make its orders
+	// poison for the minutes between. Poison is what no version can read.
 	var m OrderMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(body, &m); err != nil {
 		return fmt.Errorf("%w: %v", ErrPoison, err)
 	}
 	if sale, err := ParseOrderID(m.OrderID); err != nil || sale != m.SaleID || m.Bucket < 0 || m.Quantity < 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -50,7 +51,7 @@ const messageGroupID = "MessageGroupId"
 //
 // A poison message (one that can never be processed: undecodable or
 // invalid, flashsale.ErrPoison) is sent straight to the dead-letter queue
-// given WithDeadLetters, in its own message group, and acknowledged, so its
+// given WithDeadLetters, in the message group it came in, and acknowledged, so its
 // group moves on at once instead of waiting out maxReceiveCount receives of
 // the visibility timeout each (5 × 180 s). It is logged at error and
 // counted.
@@ -122,13 +123,32 @@ func (w *writer) setAside(ctx context.Context, rec events.SQSMessage, poison err
 	return true
 }
 
+// ScheduledSettleMargin is what the scheduled run leaves of its Lambda's
+// time: a pass stops at a safe point before its deadline, and a store call
+// hung past it is cut there, so the lease's release (up to 2 s, on a
+// context of its own) still runs before Lambda ends the invocation, which
+// would skip it and strand the lease for its 5 minutes.
+const ScheduledSettleMargin = 5 * time.Second
+
 // NewSettlement is the scheduled settlement run over every recent sale.
+// A run cut by its deadline is not a failure: the next run (a minute
+// later) goes on from where it stopped.
 func NewSettlement(svc *flashsale.Service, log *slog.Logger) func(context.Context, events.EventBridgeEvent) error {
 	if log == nil {
 		log = slog.Default()
 	}
 	return func(ctx context.Context, ev events.EventBridgeEvent) error {
 		log.InfoContext(ctx, "settlement run", "eventId", ev.ID, "time", ev.Time)
-		return svc.SettleAll(ctx)
+		if d, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d.Add(-ScheduledSettleMargin))
+			defer cancel()
+		}
+		err := svc.SettleAll(ctx)
+		if errors.Is(err, flashsale.ErrSettlementIncomplete) {
+			log.WarnContext(ctx, "settlement run cut by its deadline; the next run goes on", "err", err)
+			return nil
+		}
+		return err
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,7 +161,6 @@ func TestOrderWriter_Poison(t *testing.T) {
 	}{
 		{"not JSON", "hello"},
 		{"wrong type", poison},
-		{"unknown field", `{"orderId":"spring-1.abc","saleId":"spring-1","bucket":0,"quantity":1,"extra":true}`},
 		{"order of another sale", `{"orderId":"autumn-9.abc","saleId":"spring-1","bucket":0,"quantity":1}`},
 		{"malformed order id", `{"orderId":"spring-1","saleId":"spring-1","bucket":0,"quantity":1}`},
 		{"zero quantity", `{"orderId":"spring-1.abc","saleId":"spring-1","bucket":0,"quantity":0}`},
@@ -182,6 +182,30 @@ func TestOrderWriter_Poison(t *testing.T) {
 				t.Errorf("log = %s, want one ERROR line naming messageId p1", strings.TrimSpace(logs.String()))
 			}
 		})
+	}
+}
+
+// TestOrderWriter_UnknownFieldIsNotPoison: a field a newer reserve adds
+// (the two functions deploy one after the other) is read past, not set
+// aside: the order is written.
+func TestOrderWriter_UnknownFieldIsNotPoison(t *testing.T) {
+	f := newFixture(t)
+	f.createSale(t, "spring-1", 10, 1, 1)
+	rc := f.order(t, "spring-1", "u1", "k")
+	msgs := f.queue.Messages()
+	var m map[string]any
+	if err := json.Unmarshal(msgs[len(msgs)-1], &m); err != nil {
+		t.Fatal(err)
+	}
+	m["addedLater"] = true
+	body, _ := json.Marshal(m)
+	resp, err := f.writer(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: string(body)}}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("writer = %+v, %v; want the message written, no failure", resp, err)
+	}
+	o, err := f.svc.GetOrder(context.Background(), "u1", rc.OrderID)
+	if err != nil || !o.Persisted {
+		t.Fatalf("order after the write: %+v, %v; want it persisted", o, err)
 	}
 }
 
@@ -334,4 +358,46 @@ func TestOrderWriter_TransientWithDLQ(t *testing.T) {
 	if want := []string{"m1", "m2"}; !reflect.DeepEqual(failed, want) || len(dlq.sent) != 0 {
 		t.Errorf("BatchItemFailures = %v, DLQ = %v; want %v and nothing set aside", failed, dlq.sent, want)
 	}
+}
+
+// TestSettlementHandler_LeavesTimeToReleaseTheLease: the scheduled run
+// settles under its Lambda deadline minus ScheduledSettleMargin, so a
+// store call that hangs is cut early enough for the lease's release to run
+// before Lambda ends the invocation; the cut run is not an error, and the
+// next run takes the lease at once.
+func TestSettlementHandler_LeavesTimeToReleaseTheLease(t *testing.T) {
+	hang := &hangingOrders{}
+	f := newFixture(t, withStore(func(s flashsale.Store) flashsale.Store { hang.Store = s; return hang }))
+	f.createSale(t, "spring-1", 10, 1, 1)
+	f.order(t, "spring-1", "u1", "k")
+	hang.on.Store(true)
+	lambdaDeadline := time.Now().Add(handler.ScheduledSettleMargin + 300*time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
+	defer cancel()
+	start := time.Now()
+	if err := f.settle(ctx, events.EventBridgeEvent{ID: "e1"}); err != nil {
+		t.Fatalf("a run cut by its deadline: %v; want nil (the next run goes on)", err)
+	}
+	if left := time.Until(lambdaDeadline); left < handler.ScheduledSettleMargin-time.Second {
+		t.Fatalf("the run returned %v before the Lambda deadline (after %v); want at least %v for the release",
+			left, time.Since(start), handler.ScheduledSettleMargin-time.Second)
+	}
+	hang.on.Store(false)
+	if err := f.store.AcquireLease(context.Background(), "spring-1", "next", f.clock.Now(), f.clock.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("the next run cannot take the lease: %v", err)
+	}
+}
+
+// hangingOrders makes SaleOrders hang until its context ends while on.
+type hangingOrders struct {
+	flashsale.Store
+	on atomic.Bool
+}
+
+func (h *hangingOrders) SaleOrders(ctx context.Context, s flashsale.Sale) ([]flashsale.Order, error) {
+	if h.on.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.Store.SaleOrders(ctx, s)
 }

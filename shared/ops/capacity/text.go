@@ -49,7 +49,11 @@ func (p Plan) WriteText(w io.Writer) error {
 	f("   floor(L / %d) = %s buyers can each send challenge + token + order, or floor(L / %d) = %s buyers %d requests each",
 		RequestsPerBuyer, num(float64(pi.BuyersOnce)), BusyBuyerRequests, num(float64(pi.BuyersBusy)), BusyBuyerRequests)
 	f("   (refreshes, retries), in 5 minutes; past that, every buyer behind the address gets 429s until its rate falls under L.")
-	f("   At peak the address is throttled once its buyers send more than L / 300 s / R = 1 in %s of the requests.", num(math.Round(1/pi.PeakShare)))
+	if share := pi.PeakShare; share < 1 {
+		f("   At peak the address is throttled once its buyers send more than L / 300 s / R = 1 in %s of the requests.", num(math.Round(1/share)))
+	} else {
+		f("   At peak one address may send every request (L / 300 s ≥ R): the limit does not bind.")
+	}
 	f("")
 	f("4. Reserve function concurrency (regional default 1,000; +1,000 environments per function per 10 s)")
 	f("   busy = R × p99 = %s × %.3f s = %s environments (Little's law)", num(r), in.ReserveP99.Seconds(), num(c.Busy))
