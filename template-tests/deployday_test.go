@@ -316,30 +316,97 @@ func equalSets(a, b map[string]bool) bool {
 	return true
 }
 
+// samplingRuleFields are the fields of AWS::XRay::SamplingRule's
+// SamplingRule that the stack must set. The CloudFormation reference marks
+// FixedRate, Host, HTTPMethod, Priority, ReservoirSize, ResourceARN,
+// ServiceName, ServiceType and URLPath required. RuleName is the rule's
+// name when it has no RuleARN yet, as a new rule has not. Version is the
+// rule format (1) X-Ray's own SamplingRule shape carries, and
+// CloudFormation can set it only when it creates the rule: a rule deployed
+// without it cannot gain it by an update.
+var samplingRuleFields = []string{
+	"FixedRate", "Host", "HTTPMethod", "Priority", "ReservoirSize", "ResourceARN",
+	"ServiceName", "ServiceType", "URLPath", "RuleName", "Version",
+}
+
 // Point 7, tracing: the stage has its own X-Ray sampling rule (1/s plus 1%),
-// ahead of X-Ray's default (1/s plus 5%).
+// ahead of X-Ray's default (1/s plus 5%), with every field CloudFormation
+// needs, and it matches this stage's requests only.
 func TestDeployDay7_XRaySamplingRuleForTheStage(t *testing.T) {
 	eachStack(t, func(t *testing.T, b *built) {
 		_, r := only(t, b, "AWS::XRay::SamplingRule")
 		rule, _ := props(r)["SamplingRule"].(map[string]any)
+		for _, f := range samplingRuleFields {
+			if v, ok := rule[f]; !ok || v == nil || v == "" {
+				t.Errorf("SamplingRule.%s: got %v, want it set", f, v)
+			}
+		}
 		if rule["FixedRate"] != infra.SamplingFixedRate || rule["ReservoirSize"] != float64(infra.SamplingReservoir) {
 			t.Errorf("got FixedRate %v, ReservoirSize %v; want %v and %v", rule["FixedRate"], rule["ReservoirSize"], infra.SamplingFixedRate, infra.SamplingReservoir)
 		}
 		if p := num(t, rule["Priority"], "Priority"); p < 1 || p >= 10000 {
 			t.Errorf("Priority %v, want 1..9999 (before the default rule)", p)
 		}
-		_, api := only(t, b, "AWS::ApiGateway::RestApi")
+		if v := rule["Version"]; v != float64(1) {
+			t.Errorf("Version %v, want 1 (the only sampling rule format)", v)
+		}
+		// The stage's own requests, whatever their host, method or path.
+		for _, f := range []string{"Host", "HTTPMethod", "URLPath"} {
+			if rule[f] != "*" {
+				t.Errorf("%s %v, want *", f, rule[f])
+			}
+		}
+		apiID, api := only(t, b, "AWS::ApiGateway::RestApi")
 		if want := fmt.Sprint(props(api)["Name"], "/", b.stage); rule["ServiceName"] != want || rule["ServiceType"] != "AWS::ApiGateway::Stage" {
 			t.Errorf("service %v (%v), want %s (AWS::ApiGateway::Stage)", rule["ServiceName"], rule["ServiceType"], want)
 		}
-		apiID, _ := only(t, b, "AWS::ApiGateway::RestApi")
-		if !slices.Contains(refsIn(rule["ResourceARN"]), apiID) {
-			t.Errorf("ResourceARN %v, want the stage's ARN", rule["ResourceARN"])
+		stageID := stageOf(t, b)
+		got := joined(rule["ResourceARN"])
+		want := "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${" + apiID + "}/stages/${" + stageID + "}"
+		if got != want {
+			t.Errorf("ResourceARN %s, want the stage's ARN %s", got, want)
 		}
 		if name, _ := rule["RuleName"].(string); len(name) == 0 || len(name) > 32 {
 			t.Errorf("RuleName %q, want 1 to 32 characters", name)
 		}
 	})
+}
+
+// stageOf returns the logical ID of the AWS::ApiGateway::Stage named after
+// b's stage.
+func stageOf(tb testing.TB, b *built) string {
+	tb.Helper()
+	for id, r := range ofType(b, "AWS::ApiGateway::Stage") {
+		if props(r)["StageName"] == b.stage {
+			return id
+		}
+	}
+	tb.Fatalf("no AWS::ApiGateway::Stage named %s", b.stage)
+	return ""
+}
+
+// joined renders a string, a Ref or an Fn::Join of them as one string, each
+// Ref as ${logical ID}; anything else comes back as its JSON.
+func joined(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if id, ok := x["Ref"].(string); ok {
+			return "${" + id + "}"
+		}
+		if j, ok := x["Fn::Join"].([]any); ok && len(j) == 2 {
+			sep, _ := j[0].(string)
+			parts, _ := j[1].([]any)
+			var out []string
+			for _, p := range parts {
+				out = append(out, joined(p))
+			}
+			return strings.Join(out, sep)
+		}
+	}
+	j, _ := json.Marshal(v)
+	return string(j)
 }
 
 // Point 7, logs: the execution log group API Gateway writes to is the

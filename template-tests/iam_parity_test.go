@@ -3,11 +3,12 @@ package templatetests
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -172,11 +173,109 @@ func refOfResource(r string) string {
 	return ref(v)
 }
 
+// problemKind says what checkIAMParity found wrong.
+type problemKind int
+
+const (
+	// problemBadCall: a recorded call names no function of apispec, or no
+	// table or queue of shared/schema.
+	problemBadCall problemKind = iota
+	// problemNotAllowed: the function's role does not allow a recorded
+	// call on its resource; in AWS it would get AccessDenied.
+	problemNotAllowed
+	// problemUnused: the role allows something no recorded call used, and
+	// grantAllowlist does not excuse it.
+	problemUnused
+)
+
+// parityProblem is one finding of checkIAMParity.
+type parityProblem struct {
+	kind     problemKind
+	function string
+	action   string
+	// resource is the logical ID the call or grant is on, or the grant's
+	// resource as written; for a bad call, what was recorded.
+	resource  string
+	operation string // the API call that carried a recorded call
+	// err says why a bad call is bad.
+	err error
+}
+
+func (p parityProblem) String() string {
+	switch p.kind {
+	case problemNotAllowed:
+		return fmt.Sprintf("not allowed: %s: %s on %s (from %s)", p.function, p.action, p.resource, p.operation)
+	case problemUnused:
+		return fmt.Sprintf("granted but never called by the integration tests (remove it, or add it to grantAllowlist with the reason): %s: %s on %s", p.function, p.action, p.resource)
+	}
+	return fmt.Sprintf("%s: recorded %s on %q (%s): %v", p.function, p.action, p.resource, p.operation, p.err)
+}
+
+// checkIAMParity checks b's function roles against calls, both ways: every
+// call must be allowed on its resource by its function's role, and every
+// grant must be used by some call or sit in grantAllowlist. It returns the
+// bad calls in the order recorded, then the calls not allowed (one per
+// function, action, logical resource and operation, whatever the local
+// prefixes of the runs that made them), then the unused grants, each
+// sorted. tb fails only on a template it cannot read.
+func checkIAMParity(tb testing.TB, b *built, calls []awsclient.Call) []parityProblem {
+	tb.Helper()
+	resolve := localResources(tb, b)
+	grants := roleGrants(tb, b)
+	used := map[string]map[grant]bool{}
+	var bad []parityProblem
+	missing := map[parityProblem]bool{}
+	for _, c := range calls {
+		p := parityProblem{kind: problemBadCall, function: c.Function, action: c.Action, resource: c.Resource, operation: c.Operation}
+		if _, err := apispec.FunctionNamed(c.Function); err != nil {
+			p.err = err
+			bad = append(bad, p)
+			continue
+		}
+		id, ok := resolve(c.Resource)
+		if !ok {
+			p.err = errors.New("names no table or queue of shared/schema")
+			bad = append(bad, p)
+			continue
+		}
+		var hit []grant
+		for g := range grants[c.Function] {
+			if ok, _ := path.Match(g.action, c.Action); ok && (g.resource == id || g.resource == "*") {
+				hit = append(hit, g)
+			}
+		}
+		if len(hit) == 0 {
+			missing[parityProblem{kind: problemNotAllowed, function: c.Function, action: c.Action, resource: id, operation: c.Operation}] = true
+			continue
+		}
+		if used[c.Function] == nil {
+			used[c.Function] = map[grant]bool{}
+		}
+		for _, g := range hit {
+			used[c.Function][g] = true
+		}
+	}
+	var unused []parityProblem
+	for fn, gs := range grants {
+		for g := range gs {
+			if !used[fn][g] && !allowlisted(fn, g.action) {
+				unused = append(unused, parityProblem{kind: problemUnused, function: fn, action: g.action, resource: g.resource})
+			}
+		}
+	}
+	byText := func(a, b parityProblem) int { return strings.Compare(a.String(), b.String()) }
+	notAllowed := slices.SortedFunc(maps.Keys(missing), byText)
+	slices.SortFunc(unused, byText)
+	return slices.Concat(bad, notAllowed, unused)
+}
+
 // TestIAMParity checks each function's synthesized role against the AWS
 // calls its handlers made during the integration tests (scripts/test.sh):
 // every recorded call must be allowed, on its resource, and every grant
 // must be used by some recorded call or sit in grantAllowlist. It catches
 // an AccessDenied before any deploy, and a grant nobody needs.
+// TestCheckIAMParity_* show, on a fixed set of calls, that the check fails
+// when a grant is missing.
 func TestIAMParity(t *testing.T) {
 	file := os.Getenv(EnvIAMParity)
 	if file == "" {
@@ -184,54 +283,8 @@ func TestIAMParity(t *testing.T) {
 	}
 	calls := recordedCalls(t, file)
 	eachStack(t, func(t *testing.T, b *built) {
-		resolve := localResources(t, b)
-		grants := roleGrants(t, b)
-		used := map[string]map[grant]bool{}
-		var missing []string
-		for _, c := range calls {
-			if _, err := apispec.FunctionNamed(c.Function); err != nil {
-				t.Errorf("recorded call %+v: %v", c, err)
-				continue
-			}
-			id, ok := resolve(c.Resource)
-			if !ok {
-				t.Errorf("%s: recorded %s on %q (%s), which names no table or queue of shared/schema", c.Function, c.Action, c.Resource, c.Operation)
-				continue
-			}
-			var hit []grant
-			for g := range grants[c.Function] {
-				if ok, _ := path.Match(g.action, c.Action); ok && (g.resource == id || g.resource == "*") {
-					hit = append(hit, g)
-				}
-			}
-			if len(hit) == 0 {
-				// One line per logical resource, whatever the local
-				// prefixes of the runs that made the call.
-				missing = append(missing, fmt.Sprintf("%s: %s on %s (from %s)", c.Function, c.Action, id, c.Operation))
-				continue
-			}
-			if used[c.Function] == nil {
-				used[c.Function] = map[grant]bool{}
-			}
-			for _, g := range hit {
-				used[c.Function][g] = true
-			}
-		}
-		sort.Strings(missing)
-		for _, m := range slices.Compact(missing) {
-			t.Errorf("not allowed: %s", m)
-		}
-		var unused []string
-		for fn, gs := range grants {
-			for g := range gs {
-				if !used[fn][g] && !allowlisted(fn, g.action) {
-					unused = append(unused, fmt.Sprintf("%s: %s on %s", fn, g.action, g.resource))
-				}
-			}
-		}
-		sort.Strings(unused)
-		for _, u := range unused {
-			t.Errorf("granted but never called by the integration tests (remove it, or add it to grantAllowlist with the reason): %s", u)
+		for _, p := range checkIAMParity(t, b, calls) {
+			t.Error(p)
 		}
 	})
 }

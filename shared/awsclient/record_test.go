@@ -1,13 +1,24 @@
 package awsclient
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // TestCallsOf: a transaction is authorized item by item, as that item's
@@ -44,5 +55,106 @@ func TestCallsOf(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// fakeDynamoDB is a loopback DynamoDB that answers every request with an
+// empty JSON object (a GetItem that found nothing) and counts them.
+func fakeDynamoDB(tb testing.TB) (*httptest.Server, *atomic.Int32) {
+	tb.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write([]byte("{}"))
+	}))
+	tb.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// recordingClient builds a DynamoDB client the way every process does
+// (LoadConfig, then DynamoDB) against srv, and reports through *recorded
+// whether the recorder sat in the middleware stack of its last call.
+func recordingClient(tb testing.TB, srv *httptest.Server, recorded *bool) *dynamodb.Client {
+	tb.Helper()
+	s := Settings{DynamoDBEndpoint: srv.URL, MaxAttempts: 1}
+	cfg, err := LoadConfig(context.Background(), s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Applied after the config's API options, so it sees the stack whole.
+	return DynamoDB(cfg, s, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			_, *recorded = stack.Initialize.Get(recorderID)
+			return nil
+		})
+	})
+}
+
+func getItem(tb testing.TB, ctx context.Context, c *dynamodb.Client) {
+	tb.Helper()
+	if _, err := c.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String("t-Sales"),
+		Key:       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "s.1"}},
+	}); err != nil {
+		tb.Fatalf("GetItem: %v", err)
+	}
+}
+
+// TestRecord_OffWhenUnset: without EnvIAMRecord, as in AWS, the clients
+// carry no recorder, even for a call made under a function's context.
+func TestRecord_OffWhenUnset(t *testing.T) {
+	t.Setenv(EnvIAMRecord, "")
+	srv, calls := fakeDynamoDB(t)
+	var recorded bool
+	c := recordingClient(t, srv, &recorded)
+	getItem(t, WithFunction(t.Context(), "sale-info"), c)
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("got %d requests, want 1", got)
+	}
+	if recorded {
+		t.Errorf("the call's middleware stack holds %s, want no recorder", recorderID)
+	}
+}
+
+// TestRecord_OnlyTaggedCalls: with EnvIAMRecord set, a call made under a
+// context tagged with a function is written once, as that function's; an
+// untagged call (a test's own setup, the local poller) writes nothing.
+func TestRecord_OnlyTaggedCalls(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "calls.jsonl")
+	t.Setenv(EnvIAMRecord, file)
+	srv, calls := fakeDynamoDB(t)
+	var recorded bool
+	c := recordingClient(t, srv, &recorded)
+
+	getItem(t, t.Context(), c)
+	if !recorded {
+		t.Fatalf("the call's middleware stack has no %s", recorderID)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after an untagged call, %s: got %v, want no file", file, err)
+	}
+
+	ctx := WithFunction(t.Context(), "sale-info")
+	getItem(t, ctx, c)
+	getItem(t, ctx, c) // the same call again: still one line
+	if got := calls.Load(); got != 3 {
+		t.Errorf("got %d requests, want 3: recording must not stop a call", got)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Call
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var c Call
+		if err := json.Unmarshal(line, &c); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		got = append(got, c)
+	}
+	want := []Call{{Function: "sale-info", Action: "dynamodb:GetItem", Resource: "t-Sales", Operation: "DynamoDB.GetItem"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
