@@ -120,9 +120,6 @@ func WithLead(lead time.Duration) Option {
 	}
 }
 
-// Lead is how long before a sale opens its preparation jobs run.
-func (s *Service) Lead() time.Duration { return s.lead }
-
 // schedule puts a sale's preparation schedules, if the service has a
 // scheduler.
 func (s *Service) schedule(ctx context.Context, sale Sale) error {
