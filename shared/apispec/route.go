@@ -42,6 +42,7 @@ const (
 	RouteRestock       RouteKey = "POST /admin/sales/{saleId}/restock"
 	RouteSettle        RouteKey = "POST /admin/sales/{saleId}/settle"
 	RouteReport        RouteKey = "GET /admin/sales/{saleId}/report"
+	RouteReports       RouteKey = "GET /admin/reports"
 	RouteAllowlist     RouteKey = "POST /admin/sales/{saleId}/allowlist"
 	RouteIPBanAdd      RouteKey = "POST /admin/ip-bans"
 	RouteIPBanList     RouteKey = "GET /admin/ip-bans"
@@ -118,6 +119,7 @@ var Routes = []Route{
 	{Method: "POST", Path: "/admin/sales/{saleId}/restock", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/sales/{saleId}/settle", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "GET", Path: "/admin/sales/{saleId}/report", Function: FunctionAdmin, Auth: AuthCognito},
+	{Method: "GET", Path: "/admin/reports", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/sales/{saleId}/allowlist", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "POST", Path: "/admin/ip-bans", Function: FunctionAdmin, Auth: AuthCognito},
 	{Method: "GET", Path: "/admin/ip-bans", Function: FunctionAdmin, Auth: AuthCognito},

@@ -24,7 +24,8 @@ import (
 //	Orders  pk=PAYMENT#<event> sk=PAYMENT       a payment event, recorded once
 //	Orders  pk=LEDGER#<sale> sk=PAY#<event>     what a payment did (paid, refund due, ...)
 //	Orders  pk=LEDGER#<sale> sk=ADJ#<time id>   an adjustment settlement made
-//	Sales   pk=REPORT#<sale>                    the latest report, gzipped JSON
+//	Sales   pk=REPORT#<sale>                    the latest report's summary, gzipped JSON
+//	Orders  pk=SETTLED#<day> sk=<sale>          the period index (RecordSettled)
 //
 // Ledger partitions are written by payments and repairs, never by the
 // burst, so one per sale is enough.
@@ -361,10 +362,11 @@ func (s *Store) Adjustments(ctx context.Context, saleID string) ([]flashsale.Adj
 	return out, nil
 }
 
-// SaveReport stores the report gzipped: a report lists every order, and
-// compression keeps a sale of tens of thousands of orders inside one
-// 400 KB item. Larger sales would need S3; see docs/design/settlement.md.
-func (s *Store) SaveReport(ctx context.Context, r flashsale.Report) error {
+// SaveReport stores the report's summary gzipped. The domain saves it
+// without order and refund lines (the archive keeps those), so the item
+// stays small however big the sale; an item written before that change
+// holds a whole report and still decodes.
+func (s *Store) SaveReport(ctx context.Context, r flashsale.StoredReport) error {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if err := json.NewEncoder(zw).Encode(r); err != nil {
@@ -385,27 +387,104 @@ func (s *Store) SaveReport(ctx context.Context, r flashsale.Report) error {
 	return nil
 }
 
-// Report reads the latest report.
-func (s *Store) Report(ctx context.Context, saleID string) (flashsale.Report, error) {
+// Report reads the latest report's summary.
+func (s *Store) Report(ctx context.Context, saleID string) (flashsale.StoredReport, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.sales, Key: key(reportKey(saleID)), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return flashsale.Report{}, fmt.Errorf("get report of %s: %w", saleID, err)
+		return flashsale.StoredReport{}, fmt.Errorf("get report of %s: %w", saleID, err)
 	}
 	b, ok := out.Item["report"].(*types.AttributeValueMemberB)
 	if !ok {
-		return flashsale.Report{}, flashsale.ErrNotSettled
+		return flashsale.StoredReport{}, flashsale.ErrNotSettled
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(b.Value))
 	if err != nil {
-		return flashsale.Report{}, fmt.Errorf("read report of %s: %w", saleID, err)
+		return flashsale.StoredReport{}, fmt.Errorf("read report of %s: %w", saleID, err)
 	}
 	raw, err := io.ReadAll(zr)
 	if err != nil {
-		return flashsale.Report{}, fmt.Errorf("read report of %s: %w", saleID, err)
+		return flashsale.StoredReport{}, fmt.Errorf("read report of %s: %w", saleID, err)
 	}
-	var r flashsale.Report
+	var r flashsale.StoredReport
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return flashsale.Report{}, fmt.Errorf("decode report of %s: %w", saleID, err)
+		return flashsale.StoredReport{}, fmt.Errorf("decode report of %s: %w", saleID, err)
 	}
 	return r, nil
+}
+
+// The period index: Orders pk=SETTLED#<day> sk=<sale>, one small item per
+// sale and UTC day on which a new report version was published. A period
+// report queries its days (at most flashsale.MaxPeriodDays partitions,
+// most of them empty), so no Scan is needed.
+func settledKey(day string) string { return "SETTLED#" + day }
+
+type settledItem struct {
+	PK              string `dynamodbav:"pk"`
+	SK              string `dynamodbav:"sk"`
+	Name            string `dynamodbav:"name"`
+	GeneratedAtMs   int64  `dynamodbav:"generatedAtMs"`
+	Currency        string `dynamodbav:"currency"`
+	Loaded          int64  `dynamodbav:"loaded"`
+	Restocked       int64  `dynamodbav:"restocked"`
+	Available       int64  `dynamodbav:"available"`
+	Reserved        int64  `dynamodbav:"reserved"`
+	Paid            int64  `dynamodbav:"paid"`
+	Expired         int64  `dynamodbav:"expired"`
+	Cancelled       int64  `dynamodbav:"cancelled"`
+	InLimbo         int64  `dynamodbav:"inLimbo"`
+	RevenueCents    int64  `dynamodbav:"revenueCents"`
+	RefundsDueCents int64  `dynamodbav:"refundsDueCents"`
+	Balanced        bool   `dynamodbav:"balanced"`
+}
+
+// RecordSettled puts the sale's line for its day, replacing that day's
+// earlier one.
+func (s *Store) RecordSettled(ctx context.Context, l flashsale.SettledSale) error {
+	u := l.Units
+	item, err := attributevalue.MarshalMap(settledItem{
+		PK: settledKey(l.Day), SK: l.SaleID, Name: l.Name, GeneratedAtMs: l.GeneratedAt.UnixMilli(), Currency: l.Currency,
+		Loaded: u.Loaded, Restocked: u.Restocked, Available: u.Available, Reserved: u.Reserved, Paid: u.Paid,
+		Expired: u.Expired, Cancelled: u.Cancelled, InLimbo: u.InLimbo,
+		RevenueCents: l.RevenueCents, RefundsDueCents: l.RefundsDueCents, Balanced: l.Balanced,
+	})
+	if err != nil {
+		return fmt.Errorf("encode settled line of %s: %w", l.SaleID, err)
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.orders, Item: item}); err != nil {
+		return fmt.Errorf("index report of %s: %w", l.SaleID, err)
+	}
+	return nil
+}
+
+// SettledBetween queries each day's partition from first to last.
+func (s *Store) SettledBetween(ctx context.Context, first, last time.Time) ([]flashsale.SettledSale, error) {
+	var out []flashsale.SettledSale
+	for d := first.UTC(); !d.After(last); d = d.AddDate(0, 0, 1) {
+		day := d.Format(flashsale.DayLayout)
+		p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+			TableName:                 &s.orders,
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: settledKey(day)}},
+			ConsistentRead:            aws.Bool(true),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read the sales settled on %s: %w", day, err)
+			}
+			var items []settledItem
+			if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+				return nil, fmt.Errorf("decode the sales settled on %s: %w", day, err)
+			}
+			for _, it := range items {
+				out = append(out, flashsale.SettledSale{
+					SaleID: it.SK, Name: it.Name, Day: day, GeneratedAt: time.UnixMilli(it.GeneratedAtMs).UTC(), Currency: it.Currency,
+					Units: flashsale.ReportUnits{Loaded: it.Loaded, Restocked: it.Restocked, Available: it.Available, Reserved: it.Reserved,
+						Paid: it.Paid, Expired: it.Expired, Cancelled: it.Cancelled, InLimbo: it.InLimbo},
+					RevenueCents: it.RevenueCents, RefundsDueCents: it.RefundsDueCents, Balanced: it.Balanced,
+				})
+			}
+		}
+	}
+	return out, nil
 }

@@ -192,14 +192,24 @@ func (c *countingStore) Adjustments(ctx context.Context, saleID string) ([]flash
 	return c.next.Adjustments(ctx, saleID)
 }
 
-func (c *countingStore) SaveReport(ctx context.Context, r flashsale.Report) error {
+func (c *countingStore) SaveReport(ctx context.Context, r flashsale.StoredReport) error {
 	c.count("SaveReport")
 	return c.next.SaveReport(ctx, r)
 }
 
-func (c *countingStore) Report(ctx context.Context, saleID string) (flashsale.Report, error) {
+func (c *countingStore) Report(ctx context.Context, saleID string) (flashsale.StoredReport, error) {
 	c.count("Report")
 	return c.next.Report(ctx, saleID)
+}
+
+func (c *countingStore) RecordSettled(ctx context.Context, l flashsale.SettledSale) error {
+	c.count("RecordSettled")
+	return c.next.RecordSettled(ctx, l)
+}
+
+func (c *countingStore) SettledBetween(ctx context.Context, first, last time.Time) ([]flashsale.SettledSale, error) {
+	c.count("SettledBetween")
+	return c.next.SettledBetween(ctx, first, last)
 }
 
 // countingQueue counts Enqueue calls.

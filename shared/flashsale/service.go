@@ -41,6 +41,10 @@ type Service struct {
 	notifier  Notifier
 	pacing    ReminderPacing
 
+	// archive keeps every report version as files; nil keeps only the
+	// store's summaries (the accounting tests need no files).
+	archive ReportArchive
+
 	keys            *admission.Keys
 	governor        *admission.Governor
 	governorRate    float64

@@ -332,31 +332,64 @@ type published struct {
 	previousPaid int64
 }
 
-// publish builds the report and stores it.
+// publish builds the report and stores it. A report whose content
+// changed since the last run (Fingerprint) is a new version: the archive
+// gets its files, then the period index its day's line, and last the
+// store its summary, which is what says a version is complete. A run that
+// changed nothing rewrites only the summary's generatedAt.
 func (s *Service) publish(ctx context.Context, saleID string, now time.Time) (published, error) {
 	report, err := s.buildReport(ctx, saleID, now)
 	if err != nil {
 		return published{}, err
 	}
 	p := published{Report: report}
-	if prev, err := s.store.Report(ctx, saleID); err == nil {
+	stored := StoredReport{Report: report.Summary(), Fingerprint: report.Fingerprint(),
+		OrderLines: len(report.Orders), RefundLines: len(report.Refunds)}
+	changed := true
+	prev, err := s.store.Report(ctx, saleID)
+	switch {
+	case err == nil:
 		p.previousPaid = prev.Units.Paid
+		changed = prev.Fingerprint != stored.Fingerprint
+	case !errors.Is(err, ErrNotSettled):
+		return published{}, s.unavailable(err, "read the report of %s", saleID)
 	}
-	if err := s.store.SaveReport(ctx, report); err != nil {
+	if changed {
+		st, err := s.store.Sale(ctx, saleID)
+		if err != nil {
+			return published{}, s.unavailable(err, "read sale %s", saleID)
+		}
+		stored.Name = st.Name
+		if s.archive != nil {
+			if err := s.archive.Publish(ctx, report); err != nil {
+				return published{}, s.unavailable(err, "publish the report of %s", saleID)
+			}
+		}
+		line := SettledSale{SaleID: saleID, Name: st.Name, Day: now.UTC().Format(DayLayout), GeneratedAt: now,
+			Currency: report.Currency, Units: report.Units, RevenueCents: report.RevenueCents,
+			RefundsDueCents: report.RefundsDueCents, Balanced: report.Balanced}
+		if err := s.store.RecordSettled(ctx, line); err != nil {
+			return published{}, s.unavailable(err, "index the report of %s", saleID)
+		}
+	} else {
+		stored.Name = prev.Name
+	}
+	if err := s.store.SaveReport(ctx, stored); err != nil {
 		return published{}, s.unavailable(err, "save report of %s", saleID)
 	}
 	return p, nil
 }
 
-// LatestReport reads the stored report of a sale.
+// LatestReport reads the summary of a sale's latest report: its figures
+// without the order and refund lines (ReportFile has the whole).
 // Errors: ErrSaleNotFound, ErrNotSettled, ErrUnavailable.
-func (s *Service) LatestReport(ctx context.Context, saleID string) (Report, error) {
+func (s *Service) LatestReport(ctx context.Context, saleID string) (StoredReport, error) {
 	if _, err := s.LookupSale(ctx, saleID); err != nil {
-		return Report{}, err
+		return StoredReport{}, err
 	}
 	r, err := s.store.Report(ctx, saleID)
 	if err != nil {
-		return Report{}, s.unavailable(err, "read report of %s", saleID)
+		return StoredReport{}, s.unavailable(err, "read report of %s", saleID)
 	}
 	return r, nil
 }

@@ -185,11 +185,18 @@ type Store interface {
 	// already sent to keeps their mark.
 	UnclaimReminder(ctx context.Context, saleID, userID string) error
 
-	// SaveReport stores a sale's latest settlement report.
-	SaveReport(ctx context.Context, r Report) error
-	// Report reads the latest stored report.
+	// SaveReport stores the summary of a sale's latest settlement report
+	// (StoredReport: no order or refund lines, which the archive keeps).
+	SaveReport(ctx context.Context, r StoredReport) error
+	// Report reads the latest stored summary.
 	// Errors: ErrNotSettled.
-	Report(ctx context.Context, saleID string) (Report, error)
+	Report(ctx context.Context, saleID string) (StoredReport, error)
+	// RecordSettled adds a published report version to the period index:
+	// one line per sale and UTC day, the day's latest version winning.
+	RecordSettled(ctx context.Context, s SettledSale) error
+	// SettledBetween reads the period index from the first to the last
+	// day (UTC dates, both included).
+	SettledBetween(ctx context.Context, first, last time.Time) ([]SettledSale, error)
 }
 
 // ShortError reports how many units a shard had when a take failed.

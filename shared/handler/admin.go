@@ -3,12 +3,13 @@ package handler
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -163,6 +164,7 @@ func admin(log *slog.Logger, groups []string, h func(context.Context, events.API
 // finance or admin.
 func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 	admins := []string{apispec.GroupAdmin}
+	finance := []string{apispec.GroupFinance, apispec.GroupAdmin}
 	return Routes{
 		apispec.RouteCreateSale: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			b, err := body(req)
@@ -232,7 +234,11 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			return JSON(http.StatusOK, r), nil
+			if resp := JSON(http.StatusOK, r); len(resp.Body) <= InlineReportLimit {
+				return resp, nil
+			}
+			// Too big for Lambda's answer: the archive has it.
+			return reportLink(ctx, svc, id, flashsale.FormatJSON)
 		}),
 		apispec.RouteAllowlist: admin(log, admins, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")
@@ -254,47 +260,104 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			}
 			return JSON(http.StatusOK, res), nil
 		}),
-		apispec.RouteReport: admin(log, []string{apispec.GroupFinance, apispec.GroupAdmin}, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		apispec.RouteReport: admin(log, finance, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			id, err := pathID(req, "saleId")
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			r, err := svc.LatestReport(ctx, id)
+			format, ok := reportfmt.Negotiate(header(req, "Accept"))
+			if !ok {
+				return notAcceptable(), nil
+			}
+			f, err := svc.ReportFile(ctx, id, format)
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
-			if wantsCSV(header(req, "Accept")) {
-				var buf bytes.Buffer
-				if err := reportfmt.WriteCSV(&buf, r); err != nil {
-					return events.APIGatewayProxyResponse{}, err
-				}
-				resp := Raw(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
-				resp.Headers["Content-Disposition"] = `attachment; filename="` + id + `-report.csv"`
-				return resp, nil
+			return reportFile(ctx, svc, id, format, f)
+		}),
+		apispec.RouteReports: admin(log, finance, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			format, ok := reportfmt.Negotiate(header(req, "Accept"))
+			if !ok {
+				return notAcceptable(), nil
 			}
-			return JSON(http.StatusOK, r), nil
+			from, to := req.QueryStringParameters["from"], req.QueryStringParameters["to"]
+			p, err := svc.PeriodReport(ctx, from, to)
+			if err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			var buf bytes.Buffer
+			if err := reportfmt.WritePeriod(&buf, format, p); err != nil {
+				return events.APIGatewayProxyResponse{}, err
+			}
+			return fileResponse(buf.Bytes(), format, "sales-"+p.From+"-to-"+p.To), nil
 		}),
 	}
 }
 
-// wantsCSV reads the Accept header: CSV when text/csv has the highest q of
-// the two types (on a tie, the one listed first wins); JSON otherwise.
-func wantsCSV(accept string) bool {
-	best, bestQ := "", -1.0
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		if (mt == "text/csv" || mt == "application/json") && q > 0 && q > bestQ {
-			best, bestQ = mt, q
-		}
+// InlineReportLimit is the largest report file a route answers in its
+// body. Lambda's synchronous answer is capped at 6 MB, and a binary file
+// travels base64-encoded (4/3 of its size), so 4 MiB fits either way.
+// Larger files are answered with a 303 See Other to a presigned S3 URL
+// (ReportLinkTTL): API Gateway's REST proxy cannot stream a Lambda's
+// answer, and the link costs the function no memory or time.
+const InlineReportLimit = 4 << 20
+
+// ReportLinkTTL is how long a report's download link works: long enough
+// to follow the redirect, short enough that a link that leaks is soon
+// useless.
+const ReportLinkTTL = 5 * time.Minute
+
+// reportFile answers a stored report file: in the body when it is small
+// enough, else a redirect to a presigned download of it.
+func reportFile(ctx context.Context, svc *flashsale.Service, saleID, format string, f flashsale.ReportFile) (events.APIGatewayProxyResponse, error) {
+	defer f.Body.Close()
+	if f.Size > InlineReportLimit {
+		return reportLink(ctx, svc, saleID, format)
 	}
-	return best == "text/csv"
+	b, err := io.ReadAll(io.LimitReader(f.Body, InlineReportLimit+1))
+	if err != nil {
+		return events.APIGatewayProxyResponse{}, fmt.Errorf("%w (read the %s report of %s: %v)", flashsale.ErrUnavailable, format, saleID, err)
+	}
+	if len(b) > InlineReportLimit { // the size was wrong: send the link
+		return reportLink(ctx, svc, saleID, format)
+	}
+	return fileResponse(b, format, saleID+"-report"), nil
+}
+
+// reportLink answers 303 See Other to a presigned download of the file.
+func reportLink(ctx context.Context, svc *flashsale.Service, saleID, format string) (events.APIGatewayProxyResponse, error) {
+	url, err := svc.ReportLink(ctx, saleID, format, ReportLinkTTL)
+	if err != nil {
+		return events.APIGatewayProxyResponse{}, err
+	}
+	resp := JSON(http.StatusSeeOther, map[string]string{"location": url})
+	resp.Headers["Location"] = url
+	return resp, nil
+}
+
+// fileResponse answers a rendered report: binary formats base64-encoded
+// (API Gateway decodes them for clients that accept the type), and the
+// spreadsheet formats as attachments named after name.
+func fileResponse(b []byte, format, name string) events.APIGatewayProxyResponse {
+	var resp events.APIGatewayProxyResponse
+	if format == flashsale.FormatXLSX {
+		resp = rawString(http.StatusOK, reportfmt.ContentType(format), base64.StdEncoding.EncodeToString(b))
+		resp.IsBase64Encoded = true
+		delete(resp.Headers, "Content-Length") // the length of the encoded text, not of the file
+	} else {
+		resp = Raw(http.StatusOK, reportfmt.ContentType(format), b)
+	}
+	if format == flashsale.FormatCSV || format == flashsale.FormatXLSX {
+		resp.Headers["Content-Disposition"] = `attachment; filename="` + name + reportfmt.Ext(format) + `"`
+	}
+	return resp
+}
+
+// notAcceptable answers 406 to an Accept header that names no format.
+func notAcceptable() events.APIGatewayProxyResponse {
+	var body errorBody
+	body.Error.Code = "not_acceptable"
+	body.Error.Message = "Accept names no format of this report: use " + reportfmt.TypeJSON + ", " + reportfmt.TypeCSV + ", " +
+		reportfmt.TypeHTML + " or " + reportfmt.TypeXLSX
+	return JSON(http.StatusNotAcceptable, body)
 }

@@ -88,22 +88,48 @@ func (s *Store) Adjustments(_ context.Context, saleID string) ([]flashsale.Adjus
 }
 
 // SaveReport stores a copy of r as its sale's latest report.
-func (s *Store) SaveReport(_ context.Context, r flashsale.Report) error {
+func (s *Store) SaveReport(_ context.Context, r flashsale.StoredReport) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reports[r.SaleID] = copyReport(r)
+	r.Report = copyReport(r.Report)
+	s.reports[r.SaleID] = r
 	return nil
 }
 
 // Report returns a copy of the sale's latest report.
-func (s *Store) Report(_ context.Context, saleID string) (flashsale.Report, error) {
+func (s *Store) Report(_ context.Context, saleID string) (flashsale.StoredReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.reports[saleID]
 	if !ok {
-		return flashsale.Report{}, flashsale.ErrNotSettled
+		return flashsale.StoredReport{}, flashsale.ErrNotSettled
 	}
-	return copyReport(r), nil
+	r.Report = copyReport(r.Report)
+	return r, nil
+}
+
+// RecordSettled keeps the line as its sale's for its day.
+func (s *Store) RecordSettled(_ context.Context, l flashsale.SettledSale) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.settled[l.Day] == nil {
+		s.settled[l.Day] = map[string]flashsale.SettledSale{}
+	}
+	s.settled[l.Day][l.SaleID] = l
+	return nil
+}
+
+// SettledBetween returns the lines of the days from first to last.
+func (s *Store) SettledBetween(_ context.Context, first, last time.Time) ([]flashsale.SettledSale, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []flashsale.SettledSale
+	for d := first.UTC(); !d.After(last); d = d.AddDate(0, 0, 1) {
+		for _, l := range s.settled[d.Format(flashsale.DayLayout)] {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // copyReport clones the report's lists so no caller shares the stored ones.

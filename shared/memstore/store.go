@@ -47,14 +47,15 @@ type Store struct {
 	// events holds every payment event ID recorded, across sales, as the
 	// provider's IDs are global.
 	events      map[string]bool
-	ledger      map[string][]flashsale.LedgerEntry // by sale ID; "" for unknown sales
-	leases      map[string]lease                   // by sale ID
-	adjustments map[string][]flashsale.Adjustment  // by sale ID, oldest first
-	reports     map[string]flashsale.Report        // by sale ID, the latest
-	allowlists  map[string]map[string]bool         // by sale ID, the users on it
-	ipBans      map[string]flashsale.IPBan         // by ban ID
-	userBans    map[string]flashsale.UserBan       // by user ID
-	reminders   map[string]map[string]*reminder    // by sale ID, then user ID
+	ledger      map[string][]flashsale.LedgerEntry          // by sale ID; "" for unknown sales
+	leases      map[string]lease                            // by sale ID
+	adjustments map[string][]flashsale.Adjustment           // by sale ID, oldest first
+	reports     map[string]flashsale.StoredReport           // by sale ID, the latest
+	settled     map[string]map[string]flashsale.SettledSale // by day, then sale ID
+	allowlists  map[string]map[string]bool                  // by sale ID, the users on it
+	ipBans      map[string]flashsale.IPBan                  // by ban ID
+	userBans    map[string]flashsale.UserBan                // by user ID
+	reminders   map[string]map[string]*reminder             // by sale ID, then user ID
 }
 
 var _ flashsale.Store = (*Store)(nil)
@@ -75,7 +76,8 @@ func New() *Store {
 		ledger:      map[string][]flashsale.LedgerEntry{},
 		leases:      map[string]lease{},
 		adjustments: map[string][]flashsale.Adjustment{},
-		reports:     map[string]flashsale.Report{},
+		reports:     map[string]flashsale.StoredReport{},
+		settled:     map[string]map[string]flashsale.SettledSale{},
 		allowlists:  map[string]map[string]bool{},
 		ipBans:      map[string]flashsale.IPBan{},
 		userBans:    map[string]flashsale.UserBan{},

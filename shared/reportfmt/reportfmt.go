@@ -12,20 +12,46 @@ import (
 	"flashsale/shared/flashsale"
 )
 
-// CSVHeader is the contract's column list.
-var CSVHeader = []string{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt"}
+// CSVHeader is the contract's column list; v2 added currency, last.
+var CSVHeader = []string{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt", "currency"}
 
-// WriteCSV writes one row per order, then TOTAL,,<paid units>,<revenueCents>,,,
-// with CRLF line ends and RFC 4180 quoting (encoding/csv does both).
+// WriteCSV writes one row per order, then
+// TOTAL,,<paid units>,<revenueCents>,paid,,,<currency>: the total says what
+// it sums (paid orders only), so it is not mistaken for the column's sum.
+// Line ends are CRLF with RFC 4180 quoting (encoding/csv does both).
 func WriteCSV(w io.Writer, r flashsale.Report) error {
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
 	rows := [][]string{CSVHeader}
 	for _, o := range r.Orders {
 		rows = append(rows, []string{o.OrderID, o.UserID, strconv.FormatInt(o.Quantity, 10),
-			strconv.FormatInt(o.AmountCents, 10), o.Status, o.CreatedAt, o.PaidAt})
+			strconv.FormatInt(o.AmountCents, 10), o.Status, o.CreatedAt, o.PaidAt, r.Currency})
 	}
-	rows = append(rows, []string{"TOTAL", "", strconv.FormatInt(r.Units.Paid, 10), strconv.FormatInt(r.RevenueCents, 10), "", "", ""})
+	rows = append(rows, []string{"TOTAL", "", strconv.FormatInt(r.Units.Paid, 10), strconv.FormatInt(r.RevenueCents, 10), "paid", "", "", r.Currency})
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	return nil
+}
+
+// PeriodCSVHeader is the period report's column list.
+var PeriodCSVHeader = []string{"saleId", "name", "settledAt", "unitsLoaded", "unitsPaid", "revenueCents", "refundsDueCents", "balanced", "currency"}
+
+// WritePeriodCSV writes one row per sale, then one TOTAL row per currency:
+// TOTAL,<n> sales,,,<paid units>,<revenueCents>,<refundsDueCents>,<balanced>,<currency>.
+// Currencies are never added together.
+func WritePeriodCSV(w io.Writer, p flashsale.PeriodReport) error {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	rows := [][]string{PeriodCSVHeader}
+	for _, s := range p.Sales {
+		rows = append(rows, []string{s.SaleID, s.Name, s.SettledAt, strconv.FormatInt(s.Units.Loaded, 10), strconv.FormatInt(s.Units.Paid, 10),
+			strconv.FormatInt(s.RevenueCents, 10), strconv.FormatInt(s.RefundsDueCents, 10), strconv.FormatBool(s.Balanced), s.Currency})
+	}
+	for _, t := range p.Totals {
+		rows = append(rows, []string{"TOTAL", fmt.Sprintf("%d sales", t.Sales), "", "", strconv.FormatInt(t.UnitsPaid, 10),
+			strconv.FormatInt(t.RevenueCents, 10), strconv.FormatInt(t.RefundsDueCents, 10), strconv.FormatBool(t.Balanced), t.Currency})
+	}
 	if err := cw.WriteAll(rows); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}

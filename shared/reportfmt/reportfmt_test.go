@@ -39,26 +39,26 @@ func TestWriteCSV(t *testing.T) {
 		{
 			name:   "orders with quoting",
 			report: sample(),
-			wantText: "orderId,userId,quantity,amountCents,status,createdAt,paidAt\r\n" +
-				"spring-1.a,u1,2,3998,paid,2026-12-01T10:00:01Z,2026-12-01T10:01:00Z\r\n" +
-				"spring-1.b,\"doe, jane\",2,3998,reserved,2026-12-01T10:00:02Z,\r\n" +
-				"spring-1.c,\"say \"\"hi\"\"\",1,1999,expired,2026-12-01T10:00:03Z,\r\n" +
-				"TOTAL,,2,3998,,,\r\n",
+			wantText: "orderId,userId,quantity,amountCents,status,createdAt,paidAt,currency\r\n" +
+				"spring-1.a,u1,2,3998,paid,2026-12-01T10:00:01Z,2026-12-01T10:01:00Z,USD\r\n" +
+				"spring-1.b,\"doe, jane\",2,3998,reserved,2026-12-01T10:00:02Z,,USD\r\n" +
+				"spring-1.c,\"say \"\"hi\"\"\",1,1999,expired,2026-12-01T10:00:03Z,,USD\r\n" +
+				"TOTAL,,2,3998,paid,,,USD\r\n",
 			wantRows: [][]string{
-				{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt"},
-				{"spring-1.a", "u1", "2", "3998", "paid", "2026-12-01T10:00:01Z", "2026-12-01T10:01:00Z"},
-				{"spring-1.b", "doe, jane", "2", "3998", "reserved", "2026-12-01T10:00:02Z", ""},
-				{"spring-1.c", `say "hi"`, "1", "1999", "expired", "2026-12-01T10:00:03Z", ""},
-				{"TOTAL", "", "2", "3998", "", "", ""},
+				{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt", "currency"},
+				{"spring-1.a", "u1", "2", "3998", "paid", "2026-12-01T10:00:01Z", "2026-12-01T10:01:00Z", "USD"},
+				{"spring-1.b", "doe, jane", "2", "3998", "reserved", "2026-12-01T10:00:02Z", "", "USD"},
+				{"spring-1.c", `say "hi"`, "1", "1999", "expired", "2026-12-01T10:00:03Z", "", "USD"},
+				{"TOTAL", "", "2", "3998", "paid", "", "", "USD"},
 			},
 		},
 		{
 			name:     "no orders",
 			report:   flashsale.Report{SaleID: "empty", Currency: "USD"},
-			wantText: "orderId,userId,quantity,amountCents,status,createdAt,paidAt\r\nTOTAL,,0,0,,,\r\n",
+			wantText: "orderId,userId,quantity,amountCents,status,createdAt,paidAt,currency\r\nTOTAL,,0,0,paid,,,USD\r\n",
 			wantRows: [][]string{
-				{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt"},
-				{"TOTAL", "", "0", "0", "", "", ""},
+				{"orderId", "userId", "quantity", "amountCents", "status", "createdAt", "paidAt", "currency"},
+				{"TOTAL", "", "0", "0", "paid", "", "", "USD"},
 			},
 		},
 	}

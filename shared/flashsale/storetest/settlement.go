@@ -22,7 +22,7 @@ func (s *suite) testListSales(t *testing.T) {
 	// Settlement records on the sales must not read as sales.
 	checkErr(t, "AcquireLease", e.st.AcquireLease(e.ctx, a.ID, "settler", t0, t0.Add(time.Hour)), nil)
 	checkErr(t, "AddAdjustment", e.st.AddAdjustment(e.ctx, a.ID, flashsale.Adjustment{Kind: flashsale.AdjustmentClaimReleased, Units: 1}), nil)
-	checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, fullReport(a.ID)), nil)
+	checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, stored(fullReport(a.ID))), nil)
 	r := e.reserved(s.id("u"), 1)
 	e.pay(&r, payTime)
 
@@ -298,8 +298,15 @@ func fullReport(saleID string) flashsale.Report {
 	}
 }
 
-func (e *env) wantReport(saleID string, want flashsale.Report) {
+// stored wraps a report as the domain saves it, every field set.
+func stored(r flashsale.Report) flashsale.StoredReport {
+	return flashsale.StoredReport{Report: r, Name: "Drop " + r.SaleID, Fingerprint: "fp-" + r.SaleID + "-" + r.GeneratedAt,
+		OrderLines: len(r.Orders) + 1000, RefundLines: len(r.Refunds) + 7}
+}
+
+func (e *env) wantReport(saleID string, wantReport flashsale.Report) {
 	e.tb.Helper()
+	want := stored(wantReport)
 	got, err := e.st.Report(e.ctx, saleID)
 	if err != nil {
 		e.tb.Fatalf("Report(%s): got error %v, want nil", saleID, err)
@@ -337,14 +344,14 @@ func (s *suite) testReport(t *testing.T) {
 			e := s.newEnv(t, 1)
 			r := fullReport(e.sale.ID)
 			tc.edit(&r)
-			checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, r), nil)
+			checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, stored(r)), nil)
 			e.wantReport(e.sale.ID, r)
 		})
 	}
 	t.Run("the latest overwrites", func(t *testing.T) {
 		e := s.newEnv(t, 1)
 		first := fullReport(e.sale.ID)
-		checkErr(t, "SaveReport(first)", e.st.SaveReport(e.ctx, first), nil)
+		checkErr(t, "SaveReport(first)", e.st.SaveReport(e.ctx, stored(first)), nil)
 		// Shorter lists and zeroed fields: nothing of the first may linger.
 		latest := flashsale.Report{
 			SaleID: e.sale.ID, GeneratedAt: "2026-12-01T12:00:00Z", Currency: "USD",
@@ -352,19 +359,19 @@ func (s *suite) testReport(t *testing.T) {
 			Adjustments: []flashsale.Adjustment{}, Refunds: []flashsale.Refund{},
 			Orders: first.Orders[1:],
 		}
-		checkErr(t, "SaveReport(latest)", e.st.SaveReport(e.ctx, latest), nil)
+		checkErr(t, "SaveReport(latest)", e.st.SaveReport(e.ctx, stored(latest)), nil)
 		e.wantReport(e.sale.ID, latest)
 	})
 	t.Run("each sale has its own", func(t *testing.T) {
 		e := s.newEnv(t, 1)
 		other := e.createSale(1, 1)
 		r := fullReport(e.sale.ID)
-		checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, r), nil)
+		checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, stored(r)), nil)
 		_, err := e.st.Report(e.ctx, other.ID)
 		checkErr(t, "Report(another sale)", err, flashsale.ErrNotSettled)
 		o := fullReport(other.ID)
 		o.RevenueCents = 1
-		checkErr(t, "SaveReport(another sale)", e.st.SaveReport(e.ctx, o), nil)
+		checkErr(t, "SaveReport(another sale)", e.st.SaveReport(e.ctx, stored(o)), nil)
 		e.wantReport(e.sale.ID, r)
 		e.wantReport(other.ID, o)
 	})
@@ -374,7 +381,7 @@ func (s *suite) testReport(t *testing.T) {
 func (s *suite) testReportCopies(t *testing.T) {
 	e := s.newEnv(t, 1)
 	r := fullReport(e.sale.ID)
-	checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, r), nil)
+	checkErr(t, "SaveReport", e.st.SaveReport(e.ctx, stored(r)), nil)
 	r.Orders[0].Status, r.Refunds[0].AmountCents, r.Adjustments[0].Units = "scribbled", -1, -1
 	want := fullReport(e.sale.ID)
 	e.wantReport(e.sale.ID, want)
@@ -385,4 +392,62 @@ func (s *suite) testReportCopies(t *testing.T) {
 	}
 	got.Orders[0].Status, got.Refunds[0].AmountCents, got.Adjustments[0].Units = "scribbled", -1, -1
 	e.wantReport(e.sale.ID, want)
+}
+
+// testSettledIndex checks the period index: one line per sale and day, the
+// day's latest wins, and a range reads exactly its days.
+func (s *suite) testSettledIndex(t *testing.T) {
+	e := s.newEnv(t, 1)
+	a, b := e.sale.ID, e.createSale(1, 1).ID
+	// Days far from other subtests' (which share the store), one per run.
+	base := time.Date(2031, time.Month(1+len(a)%12), 1, 0, 0, 0, 0, time.UTC)
+	day := func(n int) time.Time { return base.AddDate(0, 0, n) }
+	line := func(saleID string, d time.Time, at time.Duration, paid int64) flashsale.SettledSale {
+		return flashsale.SettledSale{SaleID: saleID, Name: "Drop " + saleID, Day: d.Format(flashsale.DayLayout),
+			GeneratedAt: d.Add(at), Currency: "EUR", Units: flashsale.ReportUnits{Loaded: 10, Paid: paid, Available: 10 - paid},
+			RevenueCents: paid * 100, RefundsDueCents: 50, Balanced: true}
+	}
+	for _, l := range []flashsale.SettledSale{
+		line(a, day(0), time.Hour, 1),
+		line(a, day(0), 2*time.Hour, 2), // the day's latest: replaces the line above
+		line(b, day(0), 3*time.Hour, 5),
+		line(a, day(2), time.Hour, 3),
+		line(b, day(40), time.Hour, 6),
+	} {
+		checkErr(t, "RecordSettled", e.st.RecordSettled(e.ctx, l), nil)
+	}
+	read := func(first, last time.Time) map[string]flashsale.SettledSale {
+		t.Helper()
+		got, err := e.st.SettledBetween(e.ctx, first, last)
+		if err != nil {
+			t.Fatalf("SettledBetween: got error %v, want nil", err)
+		}
+		out := map[string]flashsale.SettledSale{}
+		for _, l := range got {
+			if l.SaleID != a && l.SaleID != b {
+				continue // another subtest's
+			}
+			k := l.SaleID + "@" + l.Day
+			if _, dup := out[k]; dup {
+				t.Errorf("SettledBetween returned %s twice", k)
+			}
+			l.GeneratedAt = l.GeneratedAt.UTC()
+			out[k] = l
+		}
+		return out
+	}
+	want := map[string]flashsale.SettledSale{
+		a + "@" + day(0).Format(flashsale.DayLayout): line(a, day(0), 2*time.Hour, 2),
+		b + "@" + day(0).Format(flashsale.DayLayout): line(b, day(0), 3*time.Hour, 5),
+		a + "@" + day(2).Format(flashsale.DayLayout): line(a, day(2), time.Hour, 3),
+	}
+	if got := read(day(0), day(2)); !reflect.DeepEqual(got, want) {
+		t.Errorf("SettledBetween(day 0, day 2):\n got  %+v\n want %+v", got, want)
+	}
+	if got := read(day(1), day(1)); len(got) != 0 {
+		t.Errorf("SettledBetween(day 1, day 1) = %+v, want nothing", got)
+	}
+	if got := read(day(2), day(40)); len(got) != 2 {
+		t.Errorf("SettledBetween(day 2, day 40) = %d lines (%+v), want 2", len(got), got)
+	}
 }

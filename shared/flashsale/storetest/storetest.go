@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(tb testing.TB) flashsale.Store) {
 		{"Adjustments", s.testAdjustments},
 		{"Report", s.testReport},
 		{"Report_Copies", s.testReportCopies},
+		{"SettledIndex", s.testSettledIndex},
 		{"Allowlist", s.testAllowlist},
 		{"Bans", s.testBans},
 		{"Reminders", s.testReminders},
