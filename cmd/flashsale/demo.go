@@ -114,6 +114,14 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	failed := checkDemo(say, o, rep, c, prep)
+	files, err := saveDemoReports(ctx, api, state, saleID)
+	if err != nil {
+		return err
+	}
+	say("\nfinance reports (as the report route serves them):")
+	for _, f := range files {
+		say("  %s", f)
+	}
 	say("\ndemo finished in %s", time.Since(started).Round(time.Second))
 	if failed > 0 {
 		return fmt.Errorf("%d invariant checks failed", failed)
@@ -344,8 +352,10 @@ func settleDemo(ctx context.Context, api *apiClient, saleID string, stdout io.Wr
 				return rep, fmt.Errorf("settle: %w", err)
 			}
 			retry = rep.Units.Reserved > 0
+		} else if err != nil {
+			return rep, fmt.Errorf("settle: %w", err)
 		} else if !retry {
-			return rep, fmt.Errorf("settle: %d %s %v", status, b, err)
+			return rep, reportError("settle", "sale "+saleID, status, b)
 		}
 		if !retry || attempt == 5 {
 			break
@@ -479,4 +489,30 @@ func runParallel(workers, n int, f func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// saveDemoReports writes the sale's report as a workbook and as a page
+// under the state folder and returns their paths.
+func saveDemoReports(ctx context.Context, api *apiClient, state, saleID string) ([]string, error) {
+	dir := filepath.Join(state, "reports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("reports folder: %w", err)
+	}
+	var paths []string
+	for _, format := range []string{flashsale.FormatXLSX, flashsale.FormatHTML} {
+		status, body, err := api.call(ctx, http.MethodGet, "/admin/sales/"+saleID+"/report", apispec.GroupFinance,
+			map[string]string{"Accept": reportfmt.ContentType(format)}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if status != http.StatusOK {
+			return nil, reportError("report", "sale "+saleID, status, body)
+		}
+		path := filepath.Join(dir, saleID+"-report"+reportfmt.Ext(format))
+		if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(body); return err }); err != nil {
+			return nil, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
 }

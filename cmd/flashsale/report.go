@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,17 +26,15 @@ import (
 
 func init() { rootCmd.AddCommand(newReportCmd()) }
 
-// Report output formats.
-const (
-	formatTable = "table"
-	formatCSV   = "csv"
-	formatJSON  = "json"
-)
+// formatTable is the terminal table: the CLI's own format. The others are
+// the API's (flashsale.ReportFormats), fetched as the gateway renders them.
+const formatTable = "table"
 
 // reportOptions are the flags of `flashsale report`.
 type reportOptions struct {
 	state, target string
 	sale          string
+	from, to      string
 	format        string
 	out           string
 	settle        bool
@@ -45,14 +44,21 @@ func newReportCmd() *cobra.Command {
 	var o reportOptions
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Print a sale's settlement report (table, CSV or JSON) from the local gateway",
-		Long: `Fetches the latest settlement report of a sale through the gateway with a
-finance token, and prints it as a table (the default), CSV (RFC 4180, one row
-per order and a TOTAL row) or indented JSON. --settle runs settlement first
-(with an admin token), so the report is fresh.
+		Short: "Print or save a sale's settlement report, or a period's, from the local gateway",
+		Long: `Fetches the latest settlement report of a sale (--sale) or the period report
+of every sale settled between two days (--from, --to; UTC dates, both
+included, at most 366 days) through the gateway with a finance token.
+
+Formats: table (the default, for the terminal), csv (RFC 4180; a sale's has
+one row per order and a TOTAL row, a period's one row per sale and a TOTAL
+row per currency), json, html (one self-contained page that prints on A4)
+and xlsx (a workbook for Excel; needs --out). --settle runs settlement first
+(with an admin token), so a sale's report is fresh.
 
   flashsale report --sale demo --settle
-  flashsale report --sale demo --format csv --out demo.csv`,
+  flashsale report --sale demo --format xlsx --out demo.xlsx
+  flashsale report --sale demo --format html --out demo.html
+  flashsale report --from 2026-11-01 --to 2026-11-30 --format csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runReport(cmd.Context(), o, cmd.OutOrStdout())
@@ -61,28 +67,55 @@ per order and a TOTAL row) or indented JSON. --settle runs settlement first
 	f := cmd.Flags()
 	stateFlag(f.StringVar, &o.state)
 	f.StringVar(&o.sale, "sale", "", "sale id")
-	f.StringVar(&o.format, "format", formatTable, "output format: table, csv or json")
+	f.StringVar(&o.from, "from", "", "period report: first day, YYYY-MM-DD (UTC)")
+	f.StringVar(&o.to, "to", "", "period report: last day, YYYY-MM-DD (UTC; default: today)")
+	f.StringVar(&o.format, "format", formatTable, "output format: table, csv, json, html or xlsx")
 	f.StringVar(&o.out, "out", "", "write to this file (atomically) instead of stdout")
 	f.BoolVar(&o.settle, "settle", false, "run settlement first (needs an admin token, minted from the state folder)")
 	targetFlag(f.StringVar, &o.target)
-	_ = cmd.MarkFlagRequired("sale")
 	return cmd
 }
 
-func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
-	var render func(io.Writer, flashsale.Report) error
-	switch o.format {
-	case formatTable:
-		render = reportfmt.WriteTable
-	case formatCSV:
-		render = reportfmt.WriteCSV
-	case formatJSON:
-		render = writeJSON
-	default:
-		return fmt.Errorf("--format %q: want table, csv or json", o.format)
+// reportRequest checks the flags and says which route to call.
+func (o *reportOptions) request() (path, what string, err error) {
+	if o.format != formatTable {
+		if _, err := reportfmt.ParseFormat(o.format); err != nil {
+			return "", "", fmt.Errorf("--format %q: want table, csv, json, html or xlsx", o.format)
+		}
 	}
-	if !flashsale.ValidID(o.sale) {
-		return fmt.Errorf("--sale %q: want 1-64 characters of [A-Za-z0-9_-]", o.sale)
+	if o.format == flashsale.FormatXLSX && o.out == "" {
+		return "", "", errors.New("--format xlsx writes a binary workbook: give --out FILE")
+	}
+	switch {
+	case o.sale != "" && (o.from != "" || o.to != ""):
+		return "", "", errors.New("give either --sale or --from/--to, not both")
+	case o.sale != "":
+		if !flashsale.ValidID(o.sale) {
+			return "", "", fmt.Errorf("--sale %q: want 1-64 characters of [A-Za-z0-9_-]", o.sale)
+		}
+		return "/admin/sales/" + o.sale + "/report", "sale " + o.sale, nil
+	case o.from == "" && o.to != "":
+		return "", "", errors.New("--to needs --from")
+	case o.from == "":
+		return "", "", errors.New("give --sale for a sale's report, or --from (and --to) for a period's")
+	case o.settle:
+		return "", "", errors.New("--settle settles one sale: use it with --sale")
+	}
+	if o.to == "" {
+		o.to = time.Now().UTC().Format(flashsale.DayLayout)
+	}
+	// The same checks as the API's, so a typo fails before any call.
+	if _, _, err := flashsale.ParsePeriod(o.from, o.to); err != nil {
+		return "", "", err
+	}
+	q := url.Values{"from": {o.from}, "to": {o.to}}
+	return "/admin/reports?" + q.Encode(), "period " + o.from + " to " + o.to, nil
+}
+
+func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
+	path, what, err := o.request()
+	if err != nil {
+		return err
 	}
 	gw, err := openAPI(o.state, o.target)
 	if err != nil {
@@ -94,53 +127,78 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 			return err
 		}
 		if status != http.StatusOK {
-			return reportError("settle", o.sale, status, body)
+			return reportError("settle", what, status, body)
 		}
 	}
-	status, body, err := gw.call(ctx, http.MethodGet, "/admin/sales/"+o.sale+"/report", apispec.GroupFinance,
-		map[string]string{"Accept": "application/json"}, nil)
+	format := o.format
+	if format == formatTable {
+		format = flashsale.FormatJSON
+	}
+	status, body, err := gw.call(ctx, http.MethodGet, path, apispec.GroupFinance,
+		map[string]string{"Accept": reportfmt.ContentType(format)}, nil)
 	if err != nil {
 		return err
 	}
 	if status != http.StatusOK {
-		return reportError("report", o.sale, status, body)
+		return reportError("report", what, status, body)
 	}
-	var r flashsale.Report
-	if err := json.Unmarshal(body, &r); err != nil {
-		return fmt.Errorf("decode report of sale %s: %w", o.sale, err)
+	render, err := reportRenderer(o.format, o.sale != "", body)
+	if err != nil {
+		return fmt.Errorf("decode the report of %s: %w", what, err)
 	}
 	if o.out == "" {
-		return render(stdout, r)
+		return render(stdout)
 	}
-	return writeFileAtomic(o.out, func(w io.Writer) error { return render(w, r) })
+	return writeFileAtomic(o.out, render)
 }
 
-func writeJSON(w io.Writer, r flashsale.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("write json: %w", err)
+// reportRenderer writes what the gateway answered: as it came for the
+// API's formats (JSON indented for people), as a table otherwise.
+func reportRenderer(format string, sale bool, body []byte) (func(io.Writer) error, error) {
+	switch {
+	case format == flashsale.FormatJSON:
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, body, "", "  "); err != nil {
+			return nil, err
+		}
+		buf.WriteByte('\n')
+		return func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }, nil
+	case format != formatTable:
+		return func(w io.Writer) error { _, err := w.Write(body); return err }, nil
+	case sale:
+		var r flashsale.Report
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, err
+		}
+		return func(w io.Writer) error { return reportfmt.WriteTable(w, r) }, nil
+	default:
+		var p flashsale.PeriodReport
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, err
+		}
+		return func(w io.Writer) error { return reportfmt.WritePeriodTable(w, p) }, nil
 	}
-	return nil
 }
 
 // reportError turns a failed settle or report call into a message that says
-// what to do next.
-func reportError(what, sale string, status int, body []byte) error {
+// what to do next; subject is "sale <id>" or "period <from> to <to>".
+func reportError(what, subject string, status int, body []byte) error {
 	code, msg := apiError(body)
 	switch {
 	case status == http.StatusNotFound && code == "not_settled":
-		return fmt.Errorf("sale %s was never settled; run with --settle", sale)
+		return fmt.Errorf("%s was never settled; run with --settle", subject)
 	case status == http.StatusNotFound && code == "sale_not_found":
-		return fmt.Errorf("no sale %s on this stack", sale)
+		return fmt.Errorf("no %s on this stack", subject)
 	case status == http.StatusServiceUnavailable && code == "settlement_incomplete":
-		return fmt.Errorf("%s for sale %s: settlement made progress but needs more than the API's time limit; the schedule goes on, and running this again continues it", what, sale)
+		return fmt.Errorf("%s for %s: settlement made progress but needs more than the API's time limit; the schedule goes on, and running this again continues it", what, subject)
 	case status == http.StatusConflict && code == "settlement_in_progress":
-		return fmt.Errorf("%s for sale %s: another settlement run held the sale for longer than the gateway waits; try again in a few seconds", what, sale)
+		return fmt.Errorf("%s for %s: another settlement run held the sale for longer than the gateway waits; try again in a few seconds", what, subject)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return fmt.Errorf("%s for sale %s: the gateway refused the token (%d %s); is --state the running stack's state folder?", what, sale, status, msg)
+		return fmt.Errorf("%s for %s: the gateway refused the token (%d %s); is --state the running stack's state folder?", what, subject, status, msg)
+	case status == http.StatusNotAcceptable:
+		return fmt.Errorf("%s for %s: this gateway does not make that format (%s)", what, subject, msg)
 	default:
-		return fmt.Errorf("%s for sale %s: the gateway answered %d %s", what, sale, status, msg)
+		return fmt.Errorf("%s for %s: the gateway answered %d %s", what, subject, status, msg)
 	}
 }
 

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
+	"flashsale/shared/reportfmt"
 )
 
 var testReport = flashsale.Report{
@@ -27,6 +29,20 @@ var testReport = flashsale.Report{
 	Orders: []flashsale.ReportOrder{
 		{OrderID: "spring.A", UserID: "alice, jr", Quantity: 1, AmountCents: 1999, Status: "paid", CreatedAt: "2026-12-01T10:00:00Z", PaidAt: "2026-12-01T10:01:00Z"},
 		{OrderID: "spring.B", UserID: "bob", Quantity: 2, AmountCents: 3998, Status: "paid", CreatedAt: "2026-12-01T10:02:00Z", PaidAt: "2026-12-01T10:03:00Z"},
+	},
+}
+
+var testPeriod = flashsale.PeriodReport{
+	GeneratedAt: "2026-12-02T09:00:00Z",
+	Sales: []flashsale.PeriodSale{
+		{SaleID: "spring", Name: "Spring drop", SettledAt: "2026-12-01T11:00:00Z", Currency: "USD",
+			Units: testReport.Units, RevenueCents: 5997, Balanced: true},
+		{SaleID: "herbst", Name: "Herbst", SettledAt: "2026-12-01T12:00:00Z", Currency: "EUR",
+			Units: flashsale.ReportUnits{Loaded: 5, Paid: 5}, RevenueCents: 4500, RefundsDueCents: 900, Balanced: true},
+	},
+	Totals: []flashsale.CurrencyTotal{
+		{Currency: "EUR", Sales: 1, UnitsPaid: 5, RevenueCents: 4500, RefundsDueCents: 900, Balanced: true},
+		{Currency: "USD", Sales: 1, UnitsPaid: 3, RevenueCents: 5997, Balanced: true},
 	},
 }
 
@@ -51,7 +67,7 @@ func (f *fakeAdmin) serve(tb testing.TB, iss *devauth.Issuer) *httptest.Server {
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.calls = append(f.calls, r.Method+" "+r.URL.Path+" "+claims["cognito:groups"])
+		f.calls = append(f.calls, r.Method+" "+r.URL.RequestURI()+" "+claims["cognito:groups"])
 		w.Header().Set("Content-Type", "application/json")
 		switch r.Method + " " + r.URL.Path {
 		case "POST /admin/sales/spring/settle":
@@ -63,11 +79,21 @@ func (f *fakeAdmin) serve(tb testing.TB, iss *devauth.Issuer) *httptest.Server {
 				_, _ = w.Write([]byte(`{"error":{"code":"not_settled","message":"this sale has not been settled yet"}}`))
 				return
 			}
-			if r.Header.Get("Accept") != "application/json" {
-				http.Error(w, "want Accept: application/json", http.StatusNotAcceptable)
+			// The real negotiation and renderers: the CLI must pass what
+			// the gateway makes through unchanged.
+			format, ok := reportfmt.Negotiate(r.Header.Get("Accept"))
+			if !ok {
+				http.Error(w, `{"error":{"code":"not_acceptable","message":"no such format"}}`, http.StatusNotAcceptable)
 				return
 			}
-			_ = json.NewEncoder(w).Encode(testReport)
+			w.Header().Set("Content-Type", reportfmt.ContentType(format))
+			_ = reportfmt.Write(w, format, testReport)
+		case "GET /admin/reports":
+			format, _ := reportfmt.Negotiate(r.Header.Get("Accept"))
+			p := testPeriod
+			p.From, p.To = r.URL.Query().Get("from"), r.URL.Query().Get("to")
+			w.Header().Set("Content-Type", reportfmt.ContentType(format))
+			_ = reportfmt.WritePeriod(w, format, p)
 		default:
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"error":{"code":"sale_not_found","message":"no such sale"}}`))
@@ -116,7 +142,7 @@ func TestReportCommand_Formats(t *testing.T) {
 			if len(rows) != 4 || rows[1][1] != "alice, jr" {
 				t.Fatalf("csv rows = %q, want header, 2 orders (user %q) and TOTAL", rows, "alice, jr")
 			}
-			if got, want := rows[3], []string{"TOTAL", "", "3", "5997", "", "", ""}; !reflect.DeepEqual(got, want) {
+			if got, want := rows[3], []string{"TOTAL", "", "3", "5997", "paid", "", "", "USD"}; !reflect.DeepEqual(got, want) {
 				t.Errorf("TOTAL row = %q, want %q", got, want)
 			}
 		}},
@@ -130,6 +156,15 @@ func TestReportCommand_Formats(t *testing.T) {
 			}
 			if !strings.Contains(out, "\n  \"saleId\"") {
 				t.Errorf("json is not indented:\n%s", out)
+			}
+		}},
+		{name: "html", args: []string{"--format", "html"}, check: func(t *testing.T, out string) {
+			var want bytes.Buffer
+			if err := reportfmt.WriteHTML(&want, testReport); err != nil {
+				t.Fatal(err)
+			}
+			if out != want.String() {
+				t.Errorf("html = %q, want the gateway's page as it came (%d bytes)", out, want.Len())
 			}
 		}},
 	}
@@ -178,7 +213,7 @@ func TestReportCommand_SettleFirstAndOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(b), "orderId,userId,") || !strings.Contains(string(b), "TOTAL,,3,5997,,,\r\n") {
+	if !strings.HasPrefix(string(b), "orderId,userId,") || !strings.Contains(string(b), "TOTAL,,3,5997,paid,,,USD\r\n") {
 		t.Errorf("%s = %q, want the CSV report", outFile, b)
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(outFile)); len(entries) != 1 {
@@ -211,7 +246,14 @@ func TestReportCommand_Errors(t *testing.T) {
 		{name: "bad format", args: []string{"--sale", "spring", "--state", state, "--target", srv.URL, "--format", "xml"}, wantErr: `--format "xml"`},
 		{name: "bad sale id", args: []string{"--sale", "a/b", "--state", state, "--target", srv.URL}, wantErr: `--sale "a/b"`},
 		{name: "tokens from another state", args: []string{"--sale", "spring", "--state", t.TempDir(), "--target", srv.URL}, wantErr: "refused the token (401 Unauthorized)"},
-		{name: "no --sale", args: []string{"--state", state}, wantErr: `"sale" not set`},
+		{name: "no --sale", args: []string{"--state", state}, wantErr: "give --sale for a sale's report, or --from"},
+		{name: "sale and period", args: []string{"--sale", "spring", "--from", "2026-12-01", "--state", state}, wantErr: "either --sale or --from/--to"},
+		{name: "to without from", args: []string{"--to", "2026-12-01", "--state", state}, wantErr: "--to needs --from"},
+		{name: "to before from", args: []string{"--from", "2026-12-02", "--to", "2026-12-01", "--state", state}, wantErr: "is before from"},
+		{name: "period too long", args: []string{"--from", "2025-01-01", "--to", "2026-12-01", "--state", state}, wantErr: "at most 366"},
+		{name: "malformed day", args: []string{"--from", "2026-13-01", "--state", state}, wantErr: "is not a date"},
+		{name: "settle a period", args: []string{"--from", "2026-12-01", "--settle", "--state", state}, wantErr: "use it with --sale"},
+		{name: "xlsx to stdout", args: []string{"--sale", "spring", "--format", "xlsx", "--state", state}, wantErr: "give --out FILE"},
 		{name: "out folder missing", args: []string{"--sale", "spring", "--state", state, "--target", srv.URL, "--out", filepath.Join(state, "nope", "r.csv")}, wantErr: "write "},
 	}
 	for _, tc := range tests {
@@ -221,5 +263,44 @@ func TestReportCommand_Errors(t *testing.T) {
 				t.Errorf("report %v: err = %v, want one containing %q", tc.args, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestReportCommand_Period(t *testing.T) {
+	state := t.TempDir()
+	iss, err := devauth.LoadOrCreate(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeAdmin{}
+	srv := f.serve(t, iss)
+	out, err := runCmd(t, newReportCmd(), "--from", "2026-12-01", "--to", "2026-12-31", "--state", state, "--target", srv.URL)
+	if err != nil {
+		t.Fatalf("report --from --to: %v", err)
+	}
+	for _, want := range []string{"2026-12-01 to 2026-12-31", "spring", "59.97 USD", "herbst", "45.00 EUR", "9.00 EUR"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("period table lacks %q; got:\n%s", want, out)
+		}
+	}
+	today := time.Now().UTC()
+	yesterday := today.AddDate(0, 0, -1).Format(flashsale.DayLayout)
+	out, err = runCmd(t, newReportCmd(), "--from", yesterday, "--format", "csv", "--state", state, "--target", srv.URL)
+	if err != nil {
+		t.Fatalf("report --from --format csv: %v", err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("csv does not parse: %v\n%s", err, out)
+	}
+	if len(rows) != 5 || rows[3][0] != "TOTAL" || rows[3][8] != "EUR" || rows[4][8] != "USD" {
+		t.Errorf("period csv = %q, want header, 2 sales and a TOTAL row per currency", rows)
+	}
+	want := []string{
+		"GET /admin/reports?from=2026-12-01&to=2026-12-31 finance",
+		"GET /admin/reports?from=" + yesterday + "&to=" + today.Format(flashsale.DayLayout) + " finance", // --to defaults to today
+	}
+	if !reflect.DeepEqual(f.calls, want) {
+		t.Errorf("gateway calls = %q, want %q", f.calls, want)
 	}
 }

@@ -374,7 +374,7 @@ func TestAdmin_UnknownRoute(t *testing.T) {
 	req.HTTPMethod = "DELETE"
 	wantError(t, call(t, f.admin.Serve, req), http.StatusNotFound, "not_found")
 	if got := slices.Sorted(maps.Keys(f.admin)); !reflect.DeepEqual(got, []apispec.RouteKey{
-		apispec.RouteAdminSale, apispec.RouteReport, apispec.RouteCreateSale, apispec.RouteAllowlist, apispec.RouteRestock, apispec.RouteSettle,
+		apispec.RouteReports, apispec.RouteAdminSale, apispec.RouteReport, apispec.RouteCreateSale, apispec.RouteAllowlist, apispec.RouteRestock, apispec.RouteSettle,
 	}) {
 		t.Errorf("admin routes = %v", got)
 	}

@@ -21,6 +21,9 @@ type saleJSON struct {
 	EndsAt     string `json:"endsAt"`
 	Status     string `json:"status"`
 	Remaining  int64  `json:"remaining"`
+	// PerUserLimit is the most units one buyer may hold, so an app can
+	// draw its quantity picker (v2).
+	PerUserLimit int64 `json:"perUserLimit"`
 	// Admission shows buyers only what their app needs to run the flow.
 	Admission admissionJSON `json:"admission"`
 }
@@ -34,7 +37,6 @@ type admissionJSON struct {
 type adminSaleJSON struct {
 	saleJSON
 	Stock                int64 `json:"stock"`
-	PerUserLimit         int64 `json:"perUserLimit"`
 	PaymentWindowSeconds int64 `json:"paymentWindowSeconds"`
 	Shards               int   `json:"shards"`
 }
@@ -43,14 +45,14 @@ func saleView(v flashsale.SaleView) saleJSON {
 	return saleJSON{
 		SaleID: v.ID, Name: v.Name, PriceCents: v.PriceCents, Currency: v.Currency,
 		StartsAt: flashsale.FormatTime(v.StartsAt), EndsAt: flashsale.FormatTime(v.EndsAt),
-		Status: string(v.Status), Remaining: v.Remaining,
+		Status: string(v.Status), Remaining: v.Remaining, PerUserLimit: v.PerUserLimit,
 		Admission: admissionJSON{PurchaseToken: v.Admission.PurchaseToken, Challenge: v.Admission.Challenge()},
 	}
 }
 
 func adminSaleView(v flashsale.SaleView) adminSaleJSON {
 	return adminSaleJSON{
-		saleJSON: saleView(v), Stock: v.Loaded, PerUserLimit: v.PerUserLimit,
+		saleJSON: saleView(v), Stock: v.Loaded,
 		PaymentWindowSeconds: int64(v.PaymentWindow / time.Second), Shards: v.Shards,
 	}
 }

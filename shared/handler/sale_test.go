@@ -28,7 +28,7 @@ func TestSaleInfo(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.clock.Set(tc.at.Add(-2 * time.Second)) // past the service's 1 s cache at tc.at
-			f.createSale(t, "spring-1", 10, 2, 10)
+			f.createSale(t, "spring-1", 10, 2, 3)
 			if tc.soldOut {
 				for _, k := range []int{0, 1} {
 					if err := f.mem.TakeStock(context.Background(), "spring-1", k, 5); err != nil {
@@ -45,7 +45,7 @@ func TestSaleInfo(t *testing.T) {
 			want := map[string]any{
 				"saleId": "spring-1", "name": "Test spring-1", "priceCents": 1999.0, "currency": "USD",
 				"startsAt": "2026-12-01T10:00:00Z", "endsAt": "2026-12-01T11:00:00Z",
-				"status": tc.wantStatus, "remaining": tc.wantRemaining,
+				"status": tc.wantStatus, "remaining": tc.wantRemaining, "perUserLimit": 3.0,
 				"admission": map[string]any{"purchaseToken": true, "challenge": true},
 			}
 			if !reflect.DeepEqual(got, want) {

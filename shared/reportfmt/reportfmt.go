@@ -104,3 +104,33 @@ func WriteTable(w io.Writer, r flashsale.Report) error {
 	fmt.Fprintf(tw, "TOTAL\t\t%d\t%s\t\t\t\n", u.Paid, Money(r.RevenueCents, r.Currency))
 	return tw.Flush()
 }
+
+// WritePeriodTable writes a period report readably: one line per sale,
+// then the totals of each currency.
+func WritePeriodTable(w io.Writer, p flashsale.PeriodReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Period\t%s to %s (UTC days)\n", p.From, p.To)
+	fmt.Fprintf(tw, "Generated\t%s\n\n", p.GeneratedAt)
+	if len(p.Sales) == 0 {
+		fmt.Fprintf(tw, "No sale was settled in this period.\n")
+		return tw.Flush()
+	}
+	fmt.Fprintf(tw, "SALE\tname\tsettled\tloaded\tpaid\trevenue\trefunds due\tbalanced\n")
+	for _, s := range p.Sales {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.SaleID, s.Name, s.SettledAt, s.Units.Loaded, s.Units.Paid,
+			Money(s.RevenueCents, s.Currency), Money(s.RefundsDueCents, s.Currency), yesNo(s.Balanced))
+	}
+	fmt.Fprintf(tw, "\nTOTAL\tsales\t\t\tpaid\trevenue\trefunds due\tbalanced\n")
+	for _, t := range p.Totals {
+		fmt.Fprintf(tw, "%s\t%d\t\t\t%d\t%s\t%s\t%s\n", t.Currency, t.Sales, t.UnitsPaid,
+			Money(t.RevenueCents, t.Currency), Money(t.RefundsDueCents, t.Currency), yesNo(t.Balanced))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}

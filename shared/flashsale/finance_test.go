@@ -1,0 +1,247 @@
+package flashsale_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"flashsale/shared/flashsale"
+)
+
+// recordingArchive keeps what settlement published, in memory: these tests
+// are about when settlement publishes, not about S3 (s3reports has those).
+type recordingArchive struct {
+	mu        sync.Mutex
+	published []flashsale.Report
+	fail      error
+}
+
+func (a *recordingArchive) Publish(_ context.Context, r flashsale.Report) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	a.published = append(a.published, r)
+	return nil
+}
+
+func (a *recordingArchive) Open(context.Context, string, string) (flashsale.ReportFile, error) {
+	return flashsale.ReportFile{}, errors.New("not kept")
+}
+
+func (a *recordingArchive) Link(context.Context, string, string, time.Duration) (string, error) {
+	return "", errors.New("not kept")
+}
+
+func (a *recordingArchive) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.published)
+}
+
+// pay pays a receipt in full.
+func (e *env) pay(tb testing.TB, r flashsale.Receipt, eventID string) {
+	tb.Helper()
+	if _, err := e.svc.Pay(context.Background(), flashsale.Payment{EventID: eventID, OrderID: r.OrderID,
+		AmountCents: r.AmountCents, Currency: r.Currency, Status: flashsale.PaymentSucceeded}); err != nil {
+		tb.Fatalf("pay %s: %v", r.OrderID, err)
+	}
+}
+
+func TestPublish_OnlyWhenTheReportChanges(t *testing.T) {
+	archive := &recordingArchive{}
+	e := newEnv(t, flashsale.WithReportArchive(archive))
+	ctx := context.Background()
+	e.createSale(t, "s", 10, 2, 5)
+	r := e.buy(t, "s", "a", "k1", 2)
+
+	first, err := e.svc.Settle(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if archive.count() != 1 || len(archive.published[0].Orders) != 1 {
+		t.Fatalf("after the first settlement the archive has %d versions, want 1 with the whole report", archive.count())
+	}
+	stored, err := e.svc.LatestReport(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Orders != nil || stored.OrderLines != 1 || stored.Name != "Test s" || stored.Fingerprint != first.Fingerprint() {
+		t.Errorf("stored summary = %+v, want no order lines, OrderLines 1, the sale's name and the report's fingerprint", stored)
+	}
+
+	e.clock.Advance(time.Minute)
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := archive.count(); got != 1 {
+		t.Errorf("a settlement that changed nothing published again: %d versions, want 1", got)
+	}
+	again, err := e.svc.LatestReport(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GeneratedAt == stored.GeneratedAt {
+		t.Errorf("the summary's generatedAt stayed %s after a later run", again.GeneratedAt)
+	}
+
+	e.pay(t, r, "evt-1")
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := archive.count(); got != 2 {
+		t.Fatalf("after a payment the archive has %d versions, want 2", got)
+	}
+	if p := archive.published[1]; p.Units.Paid != 2 || p.RevenueCents != 2*1999 {
+		t.Errorf("the new version has %d paid units and %d cents, want 2 and %d", p.Units.Paid, p.RevenueCents, 2*1999)
+	}
+}
+
+func TestPublish_AFailedArchiveWriteKeepsTheOldSummary(t *testing.T) {
+	archive := &recordingArchive{}
+	e := newEnv(t, flashsale.WithReportArchive(archive))
+	ctx := context.Background()
+	e.createSale(t, "s", 10, 1, 5)
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.svc.LatestReport(ctx, "s")
+	e.buy(t, "s", "a", "k1", 1)
+	archive.fail = errors.New("s3 is down")
+	_, err := e.svc.Settle(ctx, "s")
+	if !errors.Is(err, flashsale.ErrUnavailable) {
+		t.Fatalf("settle with the archive down: err = %v, want ErrUnavailable", err)
+	}
+	after, _ := e.svc.LatestReport(ctx, "s")
+	if after.Fingerprint != before.Fingerprint {
+		t.Errorf("the summary moved on to a version the archive does not have")
+	}
+	// Retrying once the archive is back publishes the version.
+	archive.fail = nil
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := archive.count(); got != 2 {
+		t.Errorf("archive has %d versions after the retry, want 2", got)
+	}
+}
+
+func TestPeriodReport_ThreeSalesTwoCurrencies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	day := e.clock.Now().UTC().Format(flashsale.DayLayout)
+	for _, s := range []struct {
+		id, currency string
+		price        int64
+		paid         int
+	}{{"usd-a", "USD", 1999, 2}, {"usd-b", "USD", 500, 3}, {"eur-a", "EUR", 1250, 1}} {
+		if _, err := e.svc.CreateSale(ctx, flashsale.NewSale{
+			ID: s.id, Name: "Sale " + s.id, PriceCents: s.price, Currency: s.currency, StartsAt: testStart, EndsAt: testEnd,
+			Stock: 10, PerUserLimit: 1, PaymentWindowSeconds: 600, Shards: 1,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range s.paid {
+			user := s.id + "-buyer-" + string(rune('a'+i))
+			e.pay(t, e.buy(t, s.id, user, "k", 1), "evt-"+user)
+		}
+		if _, err := e.svc.Settle(ctx, s.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := e.svc.PeriodReport(ctx, day, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sales) != 3 {
+		t.Fatalf("period has %d sales, want 3: %+v", len(p.Sales), p.Sales)
+	}
+	byID := map[string]flashsale.PeriodSale{}
+	for _, s := range p.Sales {
+		byID[s.SaleID] = s
+	}
+	if s := byID["usd-b"]; s.Units.Paid != 3 || s.RevenueCents != 1500 || s.Currency != "USD" || !s.Balanced || s.Name != "Sale usd-b" {
+		t.Errorf("usd-b row = %+v, want 3 paid, 1500 USD cents, balanced", s)
+	}
+	want := []flashsale.CurrencyTotal{
+		{Currency: "EUR", Sales: 1, UnitsPaid: 1, RevenueCents: 1250, Balanced: true},
+		{Currency: "USD", Sales: 2, UnitsPaid: 5, RevenueCents: 2*1999 + 3*500, Balanced: true},
+	}
+	if !reflect.DeepEqual(p.Totals, want) {
+		t.Errorf("totals = %+v, want %+v (one per currency, never mixed)", p.Totals, want)
+	}
+	// The day before has none of them.
+	prev := e.clock.Now().UTC().AddDate(0, 0, -1).Format(flashsale.DayLayout)
+	if p, err := e.svc.PeriodReport(ctx, prev, prev); err != nil || len(p.Sales) != 0 || len(p.Totals) != 0 {
+		t.Errorf("the day before: %+v, %v; want an empty report", p, err)
+	}
+}
+
+func TestPeriodReport_LatestVersionInThePeriodWins(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createSale(t, "s", 10, 1, 5)
+	r := e.buy(t, "s", "a", "k", 2)
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	first := e.clock.Now().UTC()
+	// A day later the order has expired, and its payment arrives: a refund
+	// due, so a new version.
+	e.clock.Advance(24 * time.Hour)
+	e.pay(t, r, "evt-late")
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	d1, d2 := first.Format(flashsale.DayLayout), first.AddDate(0, 0, 1).Format(flashsale.DayLayout)
+	for _, tc := range []struct {
+		from, to string
+		refunds  int64
+	}{{d1, d1, 0}, {d2, d2, 2 * 1999}, {d1, d2, 2 * 1999}} {
+		p, err := e.svc.PeriodReport(ctx, tc.from, tc.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Sales) != 1 || p.Sales[0].RefundsDueCents != tc.refunds {
+			t.Errorf("period %s..%s: %+v, want one row with %d cents of refunds due", tc.from, tc.to, p.Sales, tc.refunds)
+		}
+	}
+}
+
+func TestParsePeriod(t *testing.T) {
+	tests := []struct {
+		name, from, to string
+		wantCode       string // "" for valid
+		wantIn         string
+	}{
+		{"one day", "2026-12-01", "2026-12-01", "", ""},
+		{"a leap year", "2028-01-01", "2028-12-31", "", ""},
+		{"367 days", "2028-01-01", "2029-01-01", "invalid_range", "spans 367 days"},
+		{"to before from", "2026-12-02", "2026-12-01", "invalid_range", "before"},
+		{"not a date", "2026-12-1", "2026-12-02", "invalid_date", `from="2026-12-1"`},
+		{"a time, not a day", "2026-12-01", "2026-12-02T00:00:00Z", "invalid_date", "to="},
+		{"month 13", "2026-13-01", "2026-12-02", "invalid_date", "from="},
+		{"missing from", "", "2026-12-02", "invalid_date", "from is required"},
+		{"missing to", "2026-12-01", "", "invalid_date", "to is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := flashsale.ParsePeriod(tc.from, tc.to)
+			if tc.wantCode == "" {
+				if err != nil {
+					t.Fatalf("ParsePeriod(%q, %q) = %v, want nil", tc.from, tc.to, err)
+				}
+				return
+			}
+			var in *flashsale.InputError
+			if !errors.As(err, &in) || in.Code != tc.wantCode || !strings.Contains(in.Message, tc.wantIn) {
+				t.Errorf("ParsePeriod(%q, %q) = %v, want %s mentioning %q", tc.from, tc.to, err, tc.wantCode, tc.wantIn)
+			}
+		})
+	}
+}
