@@ -32,6 +32,7 @@ import (
 	"flashsale/shared/handler"
 	"flashsale/shared/lambdawarm"
 	"flashsale/shared/metric"
+	"flashsale/shared/s3reports"
 	"flashsale/shared/snsnotifier"
 	"flashsale/shared/sqsqueue"
 	"flashsale/shared/wafsync"
@@ -124,6 +125,11 @@ type Options struct {
 	// once; nil leaves them to the queue's redrive policy. New builds it
 	// from ORDERS_DLQ_URL.
 	DeadLetters handler.DeadLetterQueue
+	// ReportArchive keeps every settlement report version as files, and
+	// the report routes read from it; New builds the S3 one when
+	// REPORTS_BUCKET is set. Without one, settlement keeps only the
+	// summary and report downloads fail (flashsale.ErrNoArchive).
+	ReportArchive flashsale.ReportArchive
 	// Service passes options to the domain service (clock, IDs, cache TTL).
 	Service []flashsale.Option
 }
@@ -183,6 +189,11 @@ func New(ctx context.Context, s awsclient.Settings, o Options) (*App, error) {
 	}
 	if url := os.Getenv(awsclient.EnvOrdersDLQURL); url != "" && o.DeadLetters == nil {
 		o.DeadLetters = sqsqueue.NewDeadLetter(awsclient.SQS(cfg, s), url)
+	}
+	if s.ReportsBucket != "" && o.ReportArchive == nil {
+		// Only the settlement and admin functions get the bucket (and a
+		// grant on it); the client makes no call until used.
+		o.ReportArchive = s3reports.New(awsclient.S3(cfg, s), s.ReportsBucket)
 	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable)
 	queue := sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups)
@@ -250,6 +261,9 @@ func Build(store flashsale.Store, queue flashsale.OrderQueue, o Options) *App {
 			o.ReminderPacing = flashsale.DefaultReminderPacing
 		}
 		opts = append(opts, flashsale.WithNotifier(o.Notifier, o.ReminderPacing))
+	}
+	if o.ReportArchive != nil {
+		opts = append(opts, flashsale.WithReportArchive(o.ReportArchive))
 	}
 	svc := flashsale.NewService(store, queue, append(opts, o.Service...)...)
 	o.Warm.Lead = o.Lead

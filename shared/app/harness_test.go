@@ -86,6 +86,7 @@ func newHarness(tb testing.TB, opts ...harnessOption) *harness {
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WebhookSecret: cfg.secret,
 		AdmissionKeys: testKeys,
+		ReportArchive: env.Archive,
 		Service:       []flashsale.Option{flashsale.WithClock(h.clock.Now)},
 	})
 	return h

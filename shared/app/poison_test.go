@@ -40,10 +40,11 @@ func TestOrderWriter_PoisonGoesToTheDLQAtOnce(t *testing.T) {
 	clock := testclock.New(time.Now().UTC())
 	var metrics bytes.Buffer
 	a := app.Build(store, queue, app.Options{
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Metrics:     &metrics,
-		DeadLetters: sqsqueue.NewDeadLetter(env.SQS, env.DLQURL),
-		Service:     []flashsale.Option{flashsale.WithClock(clock.Now)},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics:       &metrics,
+		DeadLetters:   sqsqueue.NewDeadLetter(env.SQS, env.DLQURL),
+		ReportArchive: env.Archive,
+		Service:       []flashsale.Option{flashsale.WithClock(clock.Now)},
 	})
 	now := clock.Now()
 	if _, err := a.Service.CreateSale(ctx, flashsale.NewSale{

@@ -204,7 +204,7 @@ func TestSettlement_WholeSaleBalances(t *testing.T) {
 		if err != nil {
 			t.Fatalf("csv does not parse: %v", err)
 		}
-		if got := rows[0]; fmt.Sprint(got) != "[orderId userId quantity amountCents status createdAt paidAt]" {
+		if got := rows[0]; fmt.Sprint(got) != "[orderId userId quantity amountCents status createdAt paidAt currency]" {
 			t.Errorf("csv header %v", got)
 		}
 		total := rows[len(rows)-1]

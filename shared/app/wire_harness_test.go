@@ -136,7 +136,7 @@ func newWire(tb testing.TB) *wire {
 	})
 	w.api = app.Build(dynamostore.New(db, s.SalesTable, s.OrdersTable),
 		sqsqueue.New(awsclient.SQS(cfg, s), s.OrdersQueueURL, s.FIFOGroups),
-		app.Options{Logger: quiet, Service: svcOpts, AdmissionKeys: testKeys})
+		app.Options{Logger: quiet, Service: svcOpts, AdmissionKeys: testKeys, ReportArchive: h.env.Archive})
 
 	// The order writer's container, fed by the poller.
 	writer := app.Build(dynamostore.New(awsclient.DynamoDB(cfg, s), s.SalesTable, s.OrdersTable),

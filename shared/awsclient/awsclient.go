@@ -14,20 +14,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"flashsale/shared/schema"
 )
 
-// Settings says where the tables and queues are. Empty endpoints mean AWS.
+// Settings says where the tables, queues and the reports bucket are.
+// Empty endpoints mean AWS.
 type Settings struct {
 	DynamoDBEndpoint string
 	SQSEndpoint      string
+	S3Endpoint       string
 	SalesTable       string
 	OrdersTable      string
 	OrdersQueueURL   string
-	FIFOGroups       int
+	// ReportsBucket keeps every settlement report version
+	// (shared/s3reports); empty, the process has no report archive.
+	ReportsBucket string
+	FIFOGroups    int
 	// MaxAttempts bounds SDK retries. The purchase path keeps it low: retries
 	// amplify load during a burst and the client gets a 503 with Retry-After.
 	MaxAttempts int
@@ -56,6 +62,8 @@ func FromEnv() (Settings, error) {
 	s := Settings{
 		DynamoDBEndpoint: os.Getenv(EnvDynamoDBEndpoint),
 		SQSEndpoint:      os.Getenv(EnvSQSEndpoint),
+		S3Endpoint:       os.Getenv(EnvS3Endpoint),
+		ReportsBucket:    os.Getenv(EnvReportsBucket),
 		SalesTable:       os.Getenv(EnvSalesTable),
 		OrdersTable:      os.Getenv(EnvOrdersTable),
 		OrdersQueueURL:   os.Getenv(EnvOrdersQueueURL),
@@ -85,11 +93,15 @@ func (s Settings) Environ() []string {
 		EnvOrdersTable + "=" + s.OrdersTable,
 		EnvOrdersQueueURL + "=" + s.OrdersQueueURL,
 		EnvFIFOGroups + "=" + strconv.Itoa(s.FIFOGroups),
+		EnvS3Endpoint + "=" + s.S3Endpoint,
+		EnvReportsBucket + "=" + s.ReportsBucket,
 	}
 }
 
 // Local reports whether the settings point at emulators.
-func (s Settings) Local() bool { return s.DynamoDBEndpoint != "" || s.SQSEndpoint != "" }
+func (s Settings) Local() bool {
+	return s.DynamoDBEndpoint != "" || s.SQSEndpoint != "" || s.S3Endpoint != ""
+}
 
 // LoadConfig loads the AWS config once per process. Against emulators it uses
 // static dummy credentials and never reads the machine's AWS profile, so a
@@ -142,6 +154,22 @@ func SQS(cfg aws.Config, s Settings, extra ...func(*sqs.Options)) *sqs.Client {
 	return sqs.NewFromConfig(cfg, append([]func(*sqs.Options){func(o *sqs.Options) {
 		if s.SQSEndpoint != "" {
 			o.BaseEndpoint = aws.String(s.SQSEndpoint)
+		}
+	}}, extra...)...)
+}
+
+// S3 returns a client for the settings' endpoint; extra options apply
+// last. Against a local endpoint (shared/local/s3local) it addresses
+// buckets by path, since 127.0.0.1 has no bucket subdomains. The SDK's
+// checksum defaults stay as in AWS: over plain HTTP it sends a PutObject's
+// CRC32 as a header, which gofakes3 ignores, and never the aws-chunked
+// body with a trailing checksum that gofakes3 cannot read (the SDK uses
+// that over TLS only; s3local's tests prove the defaults work).
+func S3(cfg aws.Config, s Settings, extra ...func(*s3.Options)) *s3.Client {
+	return s3.NewFromConfig(cfg, append([]func(*s3.Options){func(o *s3.Options) {
+		if s.S3Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.S3Endpoint)
+			o.UsePathStyle = true
 		}
 	}}, extra...)...)
 }

@@ -11,6 +11,13 @@ const (
 	// they are unset in AWS.
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
 	EnvSQSEndpoint      = "SQS_ENDPOINT"
+	// EnvS3Endpoint points the SDK's S3 client at a local S3-protocol
+	// server (shared/local/s3local); unset in AWS.
+	EnvS3Endpoint = "S3_ENDPOINT"
+	// EnvReportsBucket names the versioned bucket that keeps every
+	// settlement report version (shared/s3reports). The settlement and
+	// admin functions get it; unset, a process has no report archive.
+	EnvReportsBucket = "REPORTS_BUCKET"
 	// EnvWebhookSecret holds the payment provider's signing secret locally; in
 	// AWS, EnvWebhookSecretARN names the Secrets Manager secret instead.
 	EnvWebhookSecret    = "WEBHOOK_SECRET"

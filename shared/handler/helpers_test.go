@@ -18,6 +18,7 @@ import (
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
 	"flashsale/shared/local/testclock"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 )
@@ -83,7 +84,10 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	}
 	f.keys = keys
 	f.svc = flashsale.NewService(f.store, f.queue, flashsale.WithClock(f.clock.Now), flashsale.WithLogger(cfg.log),
-		flashsale.WithAdmissionKeys(keys))
+		flashsale.WithAdmissionKeys(keys),
+		// Settle publishes every report version and the report route reads
+		// it, from an S3 server of the test's own.
+		flashsale.WithReportArchive(testenv.ReportArchive(tb)))
 	f.sale = handler.NewSaleInfo(f.svc, cfg.log)
 	f.reserve = handler.NewReserve(f.svc, cfg.log)
 	f.buy = func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {

@@ -27,6 +27,8 @@ import (
 	"flashsale/shared/local/gateway"
 	"flashsale/shared/local/poller"
 	"flashsale/shared/local/prepare"
+	"flashsale/shared/local/s3local"
+	"flashsale/shared/s3reports"
 	"flashsale/shared/sqsqueue"
 )
 
@@ -46,6 +48,11 @@ type Config struct {
 	// DynamoDBPort and SQSPort (0: a free port) and stops them on Close.
 	DynamoDBEndpoint, SQSEndpoint string
 	DynamoDBPort, SQSPort         int
+	// S3Addr is where the in-process S3 server (s3local) that keeps the
+	// report files listens; default 127.0.0.1:0 (a free port). It keeps
+	// them in memory: a restart forgets the files, though DataDir keeps
+	// the reports' summaries (the CLI then settles again to rewrite them).
+	S3Addr string
 	// DataDir makes a started DynamoDB Local keep its tables there.
 	DataDir string
 	// Prefix names the tables and queues; default DevPrefix.
@@ -120,6 +127,9 @@ type Stack struct {
 	Gateway   *gateway.Gateway
 	// Emulators are the child processes Open started; nil when reused.
 	Emulators *Emulators
+	// S3 is the in-process S3 server holding the reports bucket
+	// (Settings.S3Endpoint, Settings.ReportsBucket).
+	S3 *s3local.Server
 	// Schedules runs the sales' preparation schedules on Config.Now,
 	// persisted in the state folder (prepare.SchedulesFile). The
 	// background ticks it every ScheduleEvery unless NoBackground; tests
@@ -177,6 +187,9 @@ func (s *Stack) open(ctx context.Context) error {
 		return err
 	}
 	if err := s.createResources(ctx); err != nil {
+		return err
+	}
+	if err := s.startS3(); err != nil {
 		return err
 	}
 	if err := s.buildApp(ctx); err != nil {
@@ -310,6 +323,18 @@ func (s *Stack) createResources(ctx context.Context) (err error) {
 	return nil
 }
 
+// startS3 starts the S3 server with the reports bucket, versioned as
+// deployed, and points the settings at it, so stack.json (and every
+// process started from it) finds the bucket.
+func (s *Stack) startS3() (err error) {
+	if s.S3, err = s3local.Start(s.cfg.S3Addr, ""); err != nil {
+		return err
+	}
+	s.Settings.S3Endpoint, s.Settings.ReportsBucket = s.S3.Endpoint, s.S3.Bucket
+	s.log.Info("reports bucket ready", "s3", s.S3.Endpoint, "bucket", s.S3.Bucket)
+	return nil
+}
+
 // buildApp builds the app on the emulators and the gateway in front of it.
 func (s *Stack) buildApp(ctx context.Context) (err error) {
 	c := s.cfg
@@ -340,7 +365,9 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 		Lead: c.Lead, Scheduler: s.Schedules, Notifier: s.Outbox, Provisioner: s.Provisioned,
 		// As the deployed writer does (ORDERS_DLQ_URL): poison messages go
 		// straight to the dead-letter queue.
-		DeadLetters: sqsqueue.NewDeadLetter(awsclient.SQS(s.AWS, s.Settings, c.SQSOptions...), s.Resources.DLQURL)})
+		DeadLetters: sqsqueue.NewDeadLetter(awsclient.SQS(s.AWS, s.Settings, c.SQSOptions...), s.Resources.DLQURL),
+		// As the deployed settlement and admin functions do (REPORTS_BUCKET).
+		ReportArchive: s3reports.New(awsclient.S3(s.AWS, s.Settings), s.Settings.ReportsBucket)})
 	if err := s.bindPreparation(ctx); err != nil {
 		return err
 	}
@@ -468,6 +495,9 @@ func (s *Stack) close() error {
 	}
 	if s.metrics != nil {
 		errs = append(errs, s.metrics.Close())
+	}
+	if s.S3 != nil {
+		errs = append(errs, s.S3.Close())
 	}
 	if s.Emulators != nil {
 		s.log.Info("stopping emulators")

@@ -17,13 +17,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
+	"flashsale/shared/awsclient"
 	"flashsale/shared/client"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
 	"flashsale/shared/local/testenv"
+	"flashsale/shared/s3reports"
 	"flashsale/shared/webhook"
 )
 
@@ -164,6 +168,18 @@ func TestOpen_ServesAPurchaseEndToEnd(t *testing.T) {
 	if !rep.Balanced || rep.Units.Paid != 1 || len(rep.Orders) != 1 || rep.Orders[0].OrderID != rc.OrderID {
 		t.Errorf("report: balanced %v, units %+v, orders %+v; want balanced with order %s paid", rep.Balanced, rep.Units, rep.Orders, rc.OrderID)
 	}
+	// stack.json names the reports bucket, and settlement put every
+	// format of the report there.
+	if info.Settings.S3Endpoint != st.S3.Endpoint || info.Settings.ReportsBucket == "" {
+		t.Errorf("stack.json settings %+v; want S3 endpoint %s and a reports bucket", info.Settings, st.S3.Endpoint)
+	}
+	s3c := awsclient.S3(st.AWS, info.Settings)
+	for _, format := range flashsale.ReportFormats {
+		key := s3reports.Key("demo", format)
+		if _, err := s3c.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &info.Settings.ReportsBucket, Key: &key}); err != nil {
+			t.Errorf("report file %s: %v", key, err)
+		}
+	}
 
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -173,6 +189,9 @@ func TestOpen_ServesAPurchaseEndToEnd(t *testing.T) {
 	}
 	if _, err := http.Get(st.URL + "/sales/demo"); err == nil {
 		t.Errorf("the gateway still answers after Close")
+	}
+	if _, err := http.Get(st.S3.Endpoint); err == nil {
+		t.Errorf("the S3 server still answers after Close")
 	}
 }
 

@@ -16,10 +16,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"flashsale/shared/awsclient"
 	"flashsale/shared/local/devstack"
+	"flashsale/shared/local/s3local"
+	"flashsale/shared/s3reports"
 )
 
 // Environment variables `make test` sets.
@@ -38,6 +41,12 @@ type Env struct {
 	Config   aws.Config
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
+	// S3 is a client of this test's own in-process S3 server (s3local),
+	// whose bucket Settings.ReportsBucket names; Archive is the report
+	// archive on it, built as app.New builds it, so the IAM recorder
+	// sees its calls.
+	S3      *s3.Client
+	Archive *s3reports.Archive
 }
 
 // Endpoints returns the emulator endpoints from the environment, defaulting
@@ -93,7 +102,24 @@ func Require(tb testing.TB) Env {
 			tb.Errorf("delete test resources: %v", err)
 		}
 	})
-	return Env{Settings: r.Settings, DLQURL: r.DLQURL, Config: cfg, DynamoDB: dyn, SQS: sq}
+	srv := s3local.StartT(tb)
+	r.Settings.S3Endpoint, r.Settings.ReportsBucket = srv.Endpoint, srv.Bucket
+	s3c := awsclient.S3(cfg, r.Settings)
+	return Env{Settings: r.Settings, DLQURL: r.DLQURL, Config: cfg, DynamoDB: dyn, SQS: sq,
+		S3: s3c, Archive: s3reports.New(s3c, srv.Bucket)}
+}
+
+// ReportArchive returns a report archive on an in-process S3 server of the
+// test's own (s3local), for tests on memstore that need no emulator.
+func ReportArchive(tb testing.TB) *s3reports.Archive {
+	tb.Helper()
+	srv := s3local.StartT(tb)
+	s := awsclient.Settings{S3Endpoint: srv.Endpoint, ReportsBucket: srv.Bucket}
+	cfg, err := awsclient.LoadConfig(context.Background(), s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s3reports.New(awsclient.S3(cfg, s), srv.Bucket)
 }
 
 // requireReachable skips the test when the emulators do not answer, or
