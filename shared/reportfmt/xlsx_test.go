@@ -167,8 +167,8 @@ func TestWritePeriodXLSX(t *testing.T) {
 // TestWriteXLSX_100kOrders measures a large sale's workbook and checks it
 // opens with every order. -short skips it.
 func TestWriteXLSX_100kOrders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("100,000 orders take a few seconds")
+	if testing.Short() || raceEnabled {
+		t.Skip("a measurement: 100,000 orders take seconds, minutes under -race")
 	}
 	r := generated(100_000, 6*time.Hour, "USD")
 	var before, after runtime.MemStats
