@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,14 @@ func New(tb testing.TB) *Tab {
 		tb.Fatalf("browser: %v: %s", err, Install)
 	}
 	t := &Tab{tb: tb, Timeout: DefaultTimeout}
+	// chromedp reports errors from its own goroutines, which may outlive the
+	// test by a moment; logging after the test has ended panics.
+	var ended atomic.Bool
+	logf := func(format string, args ...any) {
+		if !ended.Load() {
+			tb.Logf("chromedp: "+format, args...)
+		}
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
@@ -87,7 +96,7 @@ func New(tb testing.TB) *Tab {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx,
 		chromedp.WithListener(t.listen),
-		chromedp.WithErrorf(func(format string, args ...any) { tb.Logf("chromedp: "+format, args...) }),
+		chromedp.WithErrorf(logf),
 	)
 	tb.Cleanup(func() {
 		// Close the browser gracefully, but not forever.
@@ -98,6 +107,7 @@ func New(tb testing.TB) *Tab {
 		}
 		cancelTab()
 		cancelAlloc()
+		ended.Store(true)
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if len(t.errs) > 0 && !t.allowErr {
