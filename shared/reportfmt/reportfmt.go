@@ -118,17 +118,18 @@ func WritePeriodTable(w io.Writer, p flashsale.PeriodReport) error {
 	fmt.Fprintf(tw, "SALE\tname\tsettled\tloaded\tpaid\trevenue\trefunds due\tbalanced\n")
 	for _, s := range p.Sales {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.SaleID, s.Name, s.SettledAt, s.Units.Loaded, s.Units.Paid,
-			Money(s.RevenueCents, s.Currency), Money(s.RefundsDueCents, s.Currency), yesNo(s.Balanced))
+			Money(s.RevenueCents, s.Currency), Money(s.RefundsDueCents, s.Currency), yesNoLoud(s.Balanced))
 	}
 	fmt.Fprintf(tw, "\nTOTAL\tsales\t\t\tpaid\trevenue\trefunds due\tbalanced\n")
 	for _, t := range p.Totals {
 		fmt.Fprintf(tw, "%s\t%d\t\t\t%d\t%s\t%s\t%s\n", t.Currency, t.Sales, t.UnitsPaid,
-			Money(t.RevenueCents, t.Currency), Money(t.RefundsDueCents, t.Currency), yesNo(t.Balanced))
+			Money(t.RevenueCents, t.Currency), Money(t.RefundsDueCents, t.Currency), yesNoLoud(t.Balanced))
 	}
 	return tw.Flush()
 }
 
-func yesNo(b bool) string {
+// yesNoLoud is yesNo for the terminal: a NO must stand out.
+func yesNoLoud(b bool) string {
 	if b {
 		return "yes"
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package reportfmt_test
+
+const raceEnabled = false
