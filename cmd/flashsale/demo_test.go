@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,23 @@ func TestDemo_PayersPayRightAfterTheir202(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "FAIL") {
 		t.Errorf("a check failed")
+	}
+	// It ends by saving the workbook and the page, and saying where.
+	_, tail, ok := strings.Cut(out.String(), "finance reports (as the report route serves them):")
+	if !ok {
+		t.Fatalf("output does not list the finance reports")
+	}
+	for ext, magic := range map[string]string{".xlsx": "PK\x03\x04", ".html": "<!DOCTYPE html>"} {
+		var path string
+		for _, f := range strings.Fields(tail) {
+			if strings.HasSuffix(f, "-report"+ext) {
+				path = f
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.HasPrefix(strings.ToUpper(string(b)), strings.ToUpper(magic)) {
+			t.Errorf("report %s (from %q): %v, starts %.20q; want a file starting %q", ext, tail, err, b, magic)
+		}
 	}
 }
 

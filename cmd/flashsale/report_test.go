@@ -304,3 +304,23 @@ func TestReportCommand_Period(t *testing.T) {
 		t.Errorf("gateway calls = %q, want %q", f.calls, want)
 	}
 }
+
+func TestReportCommand_XLSXToFile(t *testing.T) {
+	state := t.TempDir()
+	iss, err := devauth.LoadOrCreate(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := (&fakeAdmin{}).serve(t, iss)
+	out := filepath.Join(t.TempDir(), "spring.xlsx")
+	if _, err := runCmd(t, newReportCmd(), "--sale", "spring", "--format", "xlsx", "--out", out, "--state", state, "--target", srv.URL); err != nil {
+		t.Fatalf("report --format xlsx --out: %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("PK\x03\x04")) || len(b) < 1000 {
+		t.Errorf("%s holds %d bytes starting %q, want the gateway's workbook", out, len(b), b[:min(8, len(b))])
+	}
+}
