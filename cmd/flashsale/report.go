@@ -233,6 +233,9 @@ func apiError(body []byte) (code, message string) {
 	if e.Code != "" {
 		return e.Code, e.Code + ": " + e.Message
 	}
+	if e.Message == "" { // "answered 500 " said nothing
+		return "", "(empty body)"
+	}
 	return "", e.Message
 }
 
