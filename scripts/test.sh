@@ -4,7 +4,7 @@
 # stopping that one process stops both), runs every test with the race
 # detector while recording the functions' AWS calls, then the IAM parity
 # test on those calls, and always stops the emulators, also on failure or
-# Ctrl-C.
+# Ctrl-C. Both runs end with gotestsum's summary of the failed tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,8 +70,13 @@ echo "   DynamoDB $FLASHSALE_TEST_DYNAMODB, SQS $FLASHSALE_TEST_SQS"
 calls=$state/iam-calls.jsonl
 rm -f "$calls"
 
+# gotestsum (pinned in go.mod) runs go test and ends with a summary of the
+# failed tests and their output, so a failure is not hundreds of lines up;
+# it exits non-zero when go test does.
+gotestsum=(go tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --)
+
 echo "== go test -race ./... (recording AWS calls to $calls)"
-FLASHSALE_IAM_RECORD="$PWD/$calls" FLASHSALE_REQUIRE_EMULATORS=1 go test -race -count=1 -timeout 30m ./...
+FLASHSALE_IAM_RECORD="$PWD/$calls" FLASHSALE_REQUIRE_EMULATORS=1 "${gotestsum[@]}" -race -count=1 -timeout 30m ./...
 
 echo "== IAM parity: each function's role against the calls it made"
-FLASHSALE_IAM_PARITY="$PWD/$calls" go test -count=1 -run '^TestIAMParity$' ./template-tests
+FLASHSALE_IAM_PARITY="$PWD/$calls" "${gotestsum[@]}" -count=1 -run '^TestIAMParity$' ./template-tests

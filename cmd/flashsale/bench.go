@@ -383,7 +383,7 @@ func (b *benchEnv) purchases(ctx context.Context, i int, r *benchRun) error {
 	}
 	r.dynamoCPU, r.selfCPU = processCPU(dynamoPID)-cpu0, processCPU(os.Getpid())-self0
 	if buy.Status.Accepted == 0 {
-		return fmt.Errorf("no purchase accepted: %v", buy.Codes)
+		return fmt.Errorf("no purchase accepted; answers: %s", loadtest.FormatCodes(buy.Codes))
 	}
 	r.accepted = buy.AcceptedPerSecond
 	acc := buy.LatencyByClass[loadtest.Accepted]
@@ -413,7 +413,7 @@ func (b *benchEnv) soldOut(ctx context.Context, sale string, profile bool, token
 		return soldOutFigures{}, err
 	}
 	if rej.Status.SoldOut == 0 {
-		return soldOutFigures{}, fmt.Errorf("sold-out path of %s answered %v", sale, rej.Codes)
+		return soldOutFigures{}, fmt.Errorf("sold-out path of %s answered %s", sale, loadtest.FormatCodes(rej.Codes))
 	}
 	l := rej.LatencyByClass[loadtest.SoldOut]
 	n := float64(rej.Status.SoldOut)

@@ -82,11 +82,13 @@ give --target, --tokens FILE (JWTs, one a line) and --api-key.`,
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "stop sending after this long (0: only --requests bounds the run)")
 	f.Int64Var(&o.requests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	f.StringVar(&o.sale, "sale", devstack.DemoSaleID, "sale to buy from (make dev seeds "+devstack.DemoSaleID+")")
-	f.StringVar(&o.tokensFile, "tokens", "", "file of buyer JWTs, one a line, as `flashsale token --users N` prints")
+	// No backquotes in usage strings: pflag shows backquoted text as the
+	// flag's value name ("--tokens flashsale token --users N").
+	f.StringVar(&o.tokensFile, "tokens", "", "`FILE` of buyer JWTs, one a line, as 'flashsale token --users N' prints")
 	f.StringVar(&o.prefix, "users-prefix", "buyer", "dev tokens: user id prefix")
 	f.IntVar(&o.tokenCount, "token-count", 1000, "dev tokens: how many users to mint tokens for")
 	f.StringVar(&o.apiKey, "api-key", "", "x-api-key (default: the local stack's dev key)")
-	f.DurationVar(&o.timeout, "timeout", loadtest.DefaultTimeout, "per-request timeout")
+	f.DurationVar(&o.timeout, "timeout", loadtest.DefaultTimeout, "per-request timeout; a request not answered in time counts as \"no answer (client timeout)\"")
 	f.IntVar(&o.maxInFlight, "max-in-flight", loadtest.DefaultMaxInFlight, "open model: most requests in flight at once")
 	f.StringVar(&o.out, "out", "", "write the result as JSON to this file")
 	f.StringVar(&o.chart, "chart", "", "write a self-contained HTML chart of throughput and latency to this file")
@@ -154,8 +156,8 @@ func runLoadtest(ctx context.Context, o loadtestOptions, stdout, stderr io.Write
 		if s := p.Elapsed.Seconds(); s > 0 {
 			rate = float64(p.Total()) / s
 		}
-		fmt.Fprintf(stderr, "\r%5.1fs  %d requests (%.0f/s)  accepted %d  sold out %d  throttled %d  other %d ",
-			p.Elapsed.Seconds(), p.Total(), rate, p.Accepted, p.SoldOut, p.Throttled, p.Other)
+		fmt.Fprintf(stderr, "\r%5.1fs  %d requests (%.0f/s)  accepted %d  sold out %d  throttled %d  other %d (no answer %d) ",
+			p.Elapsed.Seconds(), p.Total(), rate, p.Accepted, p.SoldOut, p.Throttled, p.Other, p.NoAnswer)
 	}
 	fmt.Fprintf(stderr, "%s model against %s, sale %s\n", cfg.Mode, cfg.Target, cfg.SaleID)
 	res, runErr := loadtest.Run(ctx, cfg)
@@ -233,7 +235,9 @@ func writeChartFile(path string, res loadtest.Result) error {
 	return nil
 }
 
-// writeLoadtestSummary prints the result as a small table.
+// writeLoadtestSummary prints the result as a small table, then the
+// answers by HTTP status and, apart from them, the requests that got none:
+// a bare status 0 reads as nothing to someone who did not write the tool.
 func writeLoadtestSummary(w io.Writer, r loadtest.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "%d requests in %.2f s: %.0f req/s, %.0f accepted/s\n", r.Requests, r.ElapsedSeconds, r.ThroughputPerSecond, r.AcceptedPerSecond)
@@ -244,13 +248,26 @@ func writeLoadtestSummary(w io.Writer, r loadtest.Result) error {
 	row("accepted (202)", r.Status.Accepted, r.LatencyByClass[loadtest.Accepted])
 	row("sold out (410)", r.Status.SoldOut, r.LatencyByClass[loadtest.SoldOut])
 	row("throttled (429)", r.Status.Throttled, r.LatencyByClass[loadtest.Throttled])
-	row("other", r.Status.Other, r.LatencyByClass[loadtest.Other])
+	row("other (incl. no answer)", r.Status.Other, r.LatencyByClass[loadtest.Other])
 	row("all", r.Requests, r.Latency)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if r.Status.Other > 0 {
-		fmt.Fprintf(w, "status codes: %v\n", r.Codes)
+	answers := make(map[int]int64, len(r.Codes))
+	for code, n := range r.Codes {
+		if code != 0 {
+			answers[code] = n
+		}
+	}
+	fmt.Fprintf(w, "answers by HTTP status: %s\n", loadtest.FormatCodes(answers))
+	if n := r.NoAnswer.Timeouts; n > 0 {
+		fmt.Fprintf(w, "no answer (client timeout after %s): %d\n", time.Duration(r.TimeoutSeconds*float64(time.Second)), n)
+	}
+	if n := r.NoAnswer.Errors; n > 0 {
+		fmt.Fprintf(w, "no answer (connection error): %d\n", n)
+	}
+	if len(r.Errors) > 0 {
+		fmt.Fprintln(w, "most frequent errors without an answer:")
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "  %d× %s\n", e.Count, e.Error)
 		}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"flashsale/shared/local/devauth"
@@ -107,6 +108,50 @@ func TestLoadtestCommand_Errors(t *testing.T) {
 	}
 }
 
+// TestLoadtestCommand_NoAnswerIsNamed: requests that time out or cannot
+// connect are named as such, apart from the HTTP answers, never as a bare
+// status 0 or in Go's map syntax.
+func TestLoadtestCommand_NoAnswerIsNamed(t *testing.T) {
+	release := make(chan struct{})
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 2 { // the first two are answered, the rest time out
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	defer close(release)
+	tokens := filepath.Join(t.TempDir(), "tokens.txt")
+	if err := os.WriteFile(tokens, []byte("jwt-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newLoadtestCmd()
+	var stdout, stderr bytes.Buffer
+	cmd.SetOut(&stdout)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"--target", srv.URL, "--sale", "s1", "--tokens", tokens, "--api-key", "k", "--no-admission",
+		"--mode", "closed", "--users", "1", "--requests", "5", "--timeout", "100ms"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("loadtest: %v\nstderr: %s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"answers by HTTP status: 202: 2\n", "no answer (client timeout after 100ms): 3\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"map[", "<nil>", "%!", "connection error"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("summary contains %q:\n%s", bad, out)
+		}
+	}
+}
+
 func TestPlanCommand(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -195,7 +240,7 @@ func TestLoadtestCommand_FullFlow(t *testing.T) {
 	}
 	// A scripted client skips the step and is refused.
 	*seen = nil
-	if out := run("--no-admission"); !strings.Contains(out, "status codes: map[403:12]") {
+	if out := run("--no-admission"); !strings.Contains(out, "answers by HTTP status: 403: 12\n") {
 		t.Errorf("--no-admission summary, want 12 refused:\n%s", out)
 	}
 	if len(*seen) != 12 {

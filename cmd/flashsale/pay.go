@@ -14,6 +14,7 @@ import (
 	"flashsale/shared/awsclient"
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/reportfmt"
 	"flashsale/shared/webhook"
 )
 
@@ -70,9 +71,12 @@ func runPay(ctx context.Context, o payOptions, stdout io.Writer) error {
 		p.EventID = "evt_" + flashsale.NewUniqueID()
 	}
 	if !o.amountSet || p.Currency == "" {
-		order, err := localOrder(ctx, o.state, o.order)
+		order, found, err := localOrder(ctx, o.state, o.order)
 		if err != nil {
 			return err
+		}
+		if !found {
+			return fmt.Errorf("no order %s in the local store; give --amount and --currency to pay it anyway", o.order)
 		}
 		if !o.amountSet {
 			p.AmountCents = order.AmountCents
@@ -99,37 +103,103 @@ func runPay(ctx context.Context, o payOptions, stdout io.Writer) error {
 		_, msg := apiError(answer)
 		return fmt.Errorf("payment %s for order %s: the gateway answered %d %s", p.EventID, p.OrderID, status, msg)
 	}
+	lookup := func() (flashsale.Order, bool, error) { return localOrder(ctx, o.state, o.order) }
+	if why := explainPayment(answer, p, lookup, time.Now()); why != "" {
+		fmt.Fprintln(stdout, why)
+	}
 	return nil
 }
 
-// localOrder reads an order from the running local stack's DynamoDB.
-func localOrder(ctx context.Context, state, orderID string) (flashsale.Order, error) {
+// refundReasons say, per ledger reason, why a payment became a refund due.
+var refundReasons = map[string]string{
+	flashsale.ReasonAlreadyPaid:  "the order was already paid by an earlier payment, so this second charge",
+	flashsale.ReasonExpired:      "the order's reservation expired before the payment came, so the charge",
+	flashsale.ReasonCancelled:    "the order was cancelled, so the charge",
+	flashsale.ReasonUnknownOrder: "there is no such order, so the charge",
+}
+
+// explainPayment says in words what the webhook's answer means, since the
+// answer ({"result":"refund_due"}) names the outcome but not its cause. The
+// webhook does not send the ledger's reason, so for a refund due the cause
+// is read from the order as the store holds it now (lookup); when the store
+// cannot be read, the message lists the possible causes. It returns "" for
+// an answer it does not know.
+func explainPayment(answer []byte, p flashsale.Payment, lookup func() (flashsale.Order, bool, error), now time.Time) string {
+	var a struct {
+		Result    string `json:"result"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if json.Unmarshal(answer, &a) != nil {
+		return ""
+	}
+	charge := reportfmt.Money(p.AmountCents, p.Currency)
+	switch {
+	case a.Duplicate:
+		return fmt.Sprintf("duplicate: event %s was recorded before; nothing changed (the ledger keeps what it did then)", p.EventID)
+	case a.Result == flashsale.LedgerPaid:
+		return fmt.Sprintf("paid: order %s is paid (%s)", p.OrderID, charge)
+	case a.Result == flashsale.LedgerIgnored:
+		return fmt.Sprintf("ignored: provider status %q does not pay an order; the event is recorded and nothing changed", p.Status)
+	case a.Result != flashsale.LedgerRefundDue:
+		return ""
+	}
+	reason, ok := refundReason(lookup, now)
+	if !ok {
+		return fmt.Sprintf("refund due: order %s could not be paid (it is unknown, expired, cancelled or already paid; the local store could not tell which), so the charge of %s must be refunded to the buyer; the sale's report lists it under refunds", p.OrderID, charge)
+	}
+	return fmt.Sprintf("refund due (%s): %s of %s must be refunded to the buyer; the sale's report lists it under refunds", reason, refundReasons[reason], charge)
+}
+
+// refundReason finds the ledger reason of a refund due from the order's
+// state, as the webhook decided it; ok is false when the store cannot tell.
+func refundReason(lookup func() (flashsale.Order, bool, error), now time.Time) (reason string, ok bool) {
+	order, found, err := lookup()
+	switch {
+	case err != nil:
+		return "", false
+	case !found || order.Status == flashsale.OrderAborted:
+		return flashsale.ReasonUnknownOrder, true
+	}
+	switch order.StatusAt(now) {
+	case flashsale.OrderPaid:
+		return flashsale.ReasonAlreadyPaid, true
+	case flashsale.OrderExpired:
+		return flashsale.ReasonExpired, true
+	case flashsale.OrderCancelled:
+		return flashsale.ReasonCancelled, true
+	}
+	return "", false // still reserved: it changed since, or the webhook saw another store
+}
+
+// localOrder reads an order from the running local stack's DynamoDB; found
+// is false when the store has no such sale or order.
+func localOrder(ctx context.Context, state, orderID string) (order flashsale.Order, found bool, err error) {
 	saleID, err := flashsale.ParseOrderID(orderID)
 	if err != nil {
-		return flashsale.Order{}, fmt.Errorf("--order %q is not an order id (<saleId>.<unique>); give --amount and --currency to pay it anyway", orderID)
+		return flashsale.Order{}, false, fmt.Errorf("--order %q is not an order id (<saleId>.<unique>); give --amount and --currency to pay it anyway", orderID)
 	}
 	info, err := readStack(state)
 	if err != nil {
-		return flashsale.Order{}, err
+		return flashsale.Order{}, false, err
 	}
 	cfg, err := awsclient.LoadConfig(ctx, info.Settings)
 	if err != nil {
-		return flashsale.Order{}, err
+		return flashsale.Order{}, false, err
 	}
 	store := dynamostore.New(awsclient.DynamoDB(cfg, info.Settings), info.Settings.SalesTable, info.Settings.OrdersTable)
 	sale, err := store.Sale(ctx, saleID)
 	if errors.Is(err, flashsale.ErrSaleNotFound) {
-		return flashsale.Order{}, fmt.Errorf("order %s: no sale %s in the local store; give --amount and --currency to pay it anyway", orderID, saleID)
+		return flashsale.Order{}, false, nil
 	}
 	if err != nil {
-		return flashsale.Order{}, fmt.Errorf("read order %s: %w", orderID, err)
+		return flashsale.Order{}, false, fmt.Errorf("read order %s: %w", orderID, err)
 	}
-	order, err := store.Order(ctx, flashsale.RefOf(sale.Sale, orderID))
+	order, err = store.Order(ctx, flashsale.RefOf(sale.Sale, orderID))
 	if errors.Is(err, flashsale.ErrOrderNotFound) {
-		return flashsale.Order{}, fmt.Errorf("no order %s in the local store; give --amount and --currency to pay it anyway", orderID)
+		return flashsale.Order{}, false, nil
 	}
 	if err != nil {
-		return flashsale.Order{}, fmt.Errorf("read order %s: %w", orderID, err)
+		return flashsale.Order{}, false, fmt.Errorf("read order %s: %w", orderID, err)
 	}
-	return order, nil
+	return order, true, nil
 }

@@ -38,6 +38,8 @@ type reportOptions struct {
 	format        string
 	out           string
 	settle        bool
+	// summary prints the sale's summary CSV instead of its orders CSV.
+	summary bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -55,7 +57,15 @@ row per currency), json, html (one self-contained page that prints on A4)
 and xlsx (a workbook for Excel; needs --out). --settle runs settlement first
 (with an admin token), so a sale's report is fresh.
 
+--summary, with --format csv and --sale, prints the sale's summary CSV
+instead of its orders CSV: section,item,value,detail,currency rows for the
+units (loaded, paid, …), the money (revenueCents, refundsDueCents), each
+refund and each adjustment. Each file then holds one table that any CSV
+reader parses; run the command twice for both.
+
   flashsale report --sale demo --settle
+  flashsale report --sale demo --format csv --out demo-orders.csv
+  flashsale report --sale demo --format csv --summary --out demo-summary.csv
   flashsale report --sale demo --format xlsx --out demo.xlsx
   flashsale report --sale demo --format html --out demo.html
   flashsale report --from 2026-11-01 --to 2026-11-30 --format csv`,
@@ -72,6 +82,7 @@ and xlsx (a workbook for Excel; needs --out). --settle runs settlement first
 	f.StringVar(&o.format, "format", formatTable, "output format: table, csv, json, html or xlsx")
 	f.StringVar(&o.out, "out", "", "write to this file (atomically) instead of stdout")
 	f.BoolVar(&o.settle, "settle", false, "run settlement first (needs an admin token, minted from the state folder)")
+	f.BoolVar(&o.summary, "summary", false, "with --format csv and --sale: print the units, money, refunds and adjustments as a CSV instead of the orders")
 	targetFlag(f.StringVar, &o.target)
 	return cmd
 }
@@ -85,6 +96,12 @@ func (o *reportOptions) request() (path, what string, err error) {
 	}
 	if o.format == flashsale.FormatXLSX && o.out == "" {
 		return "", "", errors.New("--format xlsx writes a binary workbook: give --out FILE")
+	}
+	if o.summary && o.format != flashsale.FormatCSV {
+		return "", "", fmt.Errorf("--summary is a CSV of the sale's totals: use it with --format csv, not %s", o.format)
+	}
+	if o.summary && o.sale == "" {
+		return "", "", errors.New("--summary summarises one sale: use it with --sale")
 	}
 	switch {
 	case o.sale != "" && (o.from != "" || o.to != ""):
@@ -131,8 +148,8 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 		}
 	}
 	format := o.format
-	if format == formatTable {
-		format = flashsale.FormatJSON
+	if format == formatTable || o.summary {
+		format = flashsale.FormatJSON // rendered here
 	}
 	status, body, err := gw.call(ctx, http.MethodGet, path, apispec.GroupFinance,
 		map[string]string{"Accept": reportfmt.ContentType(format)}, nil)
@@ -142,7 +159,7 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 	if status != http.StatusOK {
 		return reportError("report", what, status, body)
 	}
-	render, err := reportRenderer(o.format, o.sale != "", body)
+	render, err := reportRenderer(o.format, o.sale != "", o.summary, body)
 	if err != nil {
 		return fmt.Errorf("decode the report of %s: %w", what, err)
 	}
@@ -153,9 +170,16 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 }
 
 // reportRenderer writes what the gateway answered: as it came for the
-// API's formats (JSON indented for people), as a table otherwise.
-func reportRenderer(format string, sale bool, body []byte) (func(io.Writer) error, error) {
+// API's formats (JSON indented for people), as a table or a summary CSV,
+// both rendered from the JSON, otherwise.
+func reportRenderer(format string, sale, summary bool, body []byte) (func(io.Writer) error, error) {
 	switch {
+	case summary:
+		var r flashsale.Report
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, err
+		}
+		return func(w io.Writer) error { return reportfmt.WriteSummaryCSV(w, r) }, nil
 	case format == flashsale.FormatJSON:
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, body, "", "  "); err != nil {
@@ -208,6 +232,9 @@ func apiError(body []byte) (code, message string) {
 	e := client.DecodeError(0, body)
 	if e.Code != "" {
 		return e.Code, e.Code + ": " + e.Message
+	}
+	if e.Message == "" { // "answered 500 " said nothing
+		return "", "(empty body)"
 	}
 	return "", e.Message
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +147,27 @@ func TestReportCommand_Formats(t *testing.T) {
 				t.Errorf("TOTAL row = %q, want %q", got, want)
 			}
 		}},
+		{name: "csv summary", args: []string{"--format", "csv", "--summary"}, check: func(t *testing.T, out string) {
+			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil {
+				t.Fatalf("summary csv does not parse: %v\n%s", err, out)
+			}
+			if want := reportfmt.SummaryCSVHeader; len(rows) == 0 || !reflect.DeepEqual(rows[0], want) {
+				t.Fatalf("summary csv = %q, want the header %q first", rows, want)
+			}
+			for _, want := range [][]string{
+				{"units", "paid", "3", "", ""},
+				{"money", "revenueCents", "5997", "paid orders", "USD"},
+				{"money", "refundsDueCents", "0", "sum of the refund rows", "USD"},
+			} {
+				if !slices.ContainsFunc(rows, func(r []string) bool { return reflect.DeepEqual(r, want) }) {
+					t.Errorf("summary csv lacks the row %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "orderId") {
+				t.Errorf("summary csv holds the orders too, want the summary instead of them:\n%s", out)
+			}
+		}},
 		{name: "json", args: []string{"--format", "json"}, check: func(t *testing.T, out string) {
 			var got flashsale.Report
 			if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -253,6 +275,9 @@ func TestReportCommand_Errors(t *testing.T) {
 		{name: "period too long", args: []string{"--from", "2025-01-01", "--to", "2026-12-01", "--state", state}, wantErr: "at most 366"},
 		{name: "malformed day", args: []string{"--from", "2026-13-01", "--state", state}, wantErr: "is not a date"},
 		{name: "settle a period", args: []string{"--from", "2026-12-01", "--settle", "--state", state}, wantErr: "use it with --sale"},
+		{name: "summary of a table", args: []string{"--sale", "spring", "--summary", "--state", state}, wantErr: "--summary is a CSV of the sale's totals: use it with --format csv, not table"},
+		{name: "summary as json", args: []string{"--sale", "spring", "--summary", "--format", "json", "--state", state}, wantErr: "use it with --format csv, not json"},
+		{name: "summary of a period", args: []string{"--from", "2026-12-01", "--summary", "--format", "csv", "--state", state}, wantErr: "--summary summarises one sale: use it with --sale"},
 		{name: "xlsx to stdout", args: []string{"--sale", "spring", "--format", "xlsx", "--state", state}, wantErr: "give --out FILE"},
 		{name: "out folder missing", args: []string{"--sale", "spring", "--state", state, "--target", srv.URL, "--out", filepath.Join(state, "nope", "r.csv")}, wantErr: "write "},
 	}

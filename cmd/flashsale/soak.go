@@ -93,11 +93,29 @@ func runSoak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 		}
 		say("wrote the soak section of %s", o.out)
 	}
-	if res.RSS.Growing || res.Goroutines.Growing || settleErr != nil || !rep.Balanced {
-		return fmt.Errorf("soak failed: rss growing=%v, goroutines growing=%v, final settlement error %v, books balanced=%v",
-			res.RSS.Growing, res.Goroutines.Growing, settleErr, rep.Balanced)
+	return soakVerdict(res.RSS.Growing, res.Goroutines.Growing, rep.Balanced, settleErr)
+}
+
+// soakVerdict names what failed, and only that: a settlement that worked
+// has no error to print (it printed "<nil>" before).
+func soakVerdict(rssGrowing, goroutinesGrowing, balanced bool, settleErr error) error {
+	var why []string
+	if rssGrowing {
+		why = append(why, "RSS keeps growing")
 	}
-	return nil
+	if goroutinesGrowing {
+		why = append(why, "goroutines keep growing")
+	}
+	switch {
+	case settleErr != nil:
+		why = append(why, "the final settlement failed: "+settleErr.Error())
+	case !balanced:
+		why = append(why, "the books do not balance after the final settlement")
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return fmt.Errorf("soak failed: %s", strings.Join(why, "; "))
 }
 
 // soakStack opens the stack, creates the soak sale and mints the buyers.

@@ -34,6 +34,53 @@ func WriteCSV(w io.Writer, r flashsale.Report) error {
 	return nil
 }
 
+// SummaryCSVHeader is the column list of a sale's summary CSV. currency is
+// last, as in the orders CSV, and empty on rows that count units.
+var SummaryCSVHeader = []string{"section", "item", "value", "detail", "currency"}
+
+// WriteSummaryCSV writes what the orders CSV leaves out, one fact a row:
+// the sale (saleId, generatedAt, balanced), the units (loaded, restocked,
+// available, reserved, paid, expired, cancelled, inLimbo), the money
+// (revenueCents, refundsDueCents), then one row per refund
+// (refund,<orderId>,<amountCents>,<reason>; event <eventId>,<currency>) and
+// per adjustment (adjustment,<kind>,<units>,<detail>,). The refund rows sum
+// to refundsDueCents. Line ends are CRLF with RFC 4180 quoting, as WriteCSV's.
+func WriteSummaryCSV(w io.Writer, r flashsale.Report) error {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	u := r.Units
+	rows := [][]string{SummaryCSVHeader,
+		{"sale", "saleId", r.SaleID, "", ""},
+		{"sale", "generatedAt", r.GeneratedAt, "", ""},
+		{"sale", "balanced", strconv.FormatBool(r.Balanced), "available+reserved+paid+inLimbo = loaded; restocked = expired+cancelled", ""},
+		{"units", "loaded", n(u.Loaded), "stock at creation plus every restock", ""},
+		{"units", "restocked", n(u.Restocked), "returned by expiry and cancellation", ""},
+		{"units", "available", n(u.Available), "", ""},
+		{"units", "reserved", n(u.Reserved), "", ""},
+		{"units", "paid", n(u.Paid), "", ""},
+		{"units", "expired", n(u.Expired), "", ""},
+		{"units", "cancelled", n(u.Cancelled), "", ""},
+		{"units", "inLimbo", n(u.InLimbo), "taken from stock, not yet back on a shard", ""},
+		{"money", "revenueCents", n(r.RevenueCents), "paid orders", r.Currency},
+		{"money", "refundsDueCents", n(r.RefundsDueCents), "sum of the refund rows", r.Currency},
+	}
+	for _, f := range r.Refunds {
+		rows = append(rows, []string{"refund", f.OrderID, n(f.AmountCents), f.Reason + "; event " + f.EventID, r.Currency})
+	}
+	for _, a := range r.Adjustments {
+		detail := a.Detail
+		if a.At != "" {
+			detail += " (at " + a.At + ")"
+		}
+		rows = append(rows, []string{"adjustment", a.Kind, n(a.Units), detail, ""})
+	}
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write summary csv: %w", err)
+	}
+	return nil
+}
+
 // PeriodCSVHeader is the period report's column list.
 var PeriodCSVHeader = []string{"saleId", "name", "settledAt", "unitsLoaded", "unitsPaid", "revenueCents", "refundsDueCents", "balanced", "currency"}
 

@@ -122,7 +122,11 @@ func InitTime(ctx context.Context, bootstrap string, env []string) (time.Duratio
 		return t.Sub(start), nil
 	case err := <-exited:
 		exited <- err // for the deferred drain
-		return 0, fmt.Errorf("%s exited before asking for work: %v", bootstrap, err)
+		if err == nil {
+			// A clean exit has no error to print ("…: <nil>").
+			return 0, fmt.Errorf("%s exited with status 0 before asking for work", bootstrap)
+		}
+		return 0, fmt.Errorf("%s exited before asking for work: %w", bootstrap, err)
 	case <-time.After(30 * time.Second):
 		return 0, fmt.Errorf("%s not ready after 30 s", bootstrap)
 	}

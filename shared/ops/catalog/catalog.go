@@ -291,6 +291,10 @@ func jsonWhat(b []byte, tok json.Token, err error) string {
 		return err.Error()
 	case tok == json.Delim('{'):
 		return "it is a single object; put the sales in [ … ]"
+	case tok == nil: // JSON null; %v would print <nil>
+		return "it is null; put the sales in [ … ]"
+	case reflect.TypeOf(tok).Kind() == reflect.String:
+		return fmt.Sprintf("it starts with the string %q", tok)
 	default:
 		return fmt.Sprintf("it starts with %v", tok)
 	}

@@ -10,9 +10,12 @@ import (
 )
 
 // WriteChart writes r as one self-contained HTML page: a summary table and two
-// inline SVG charts over the run's seconds, throughput (requests, accepted and
-// rejected per second) and latency (p50 and p99). It loads nothing from the
-// network, so it opens offline and can be attached to a report.
+// inline SVG charts over the run's seconds, throughput (requests, accepted,
+// other answers, client timeouts and connection errors per second) and
+// latency (p50 and p99). Requests that got no answer are lines of their own:
+// a run where most requests timed out must not look like one where nothing
+// failed. It loads nothing from the network, so it opens offline and can be
+// attached to a report.
 func WriteChart(w io.Writer, r Result) error {
 	n := len(r.Series)
 	pick := func(f func(Bucket) float64) []float64 {
@@ -34,7 +37,9 @@ func WriteChart(w io.Writer, r Result) error {
 			newPanel("Throughput", "requests/s", []series{
 				{"requests", "#444444", pick(func(b Bucket) float64 { return float64(b.Requests) })},
 				{"accepted (202)", "#2a9d3f", pick(func(b Bucket) float64 { return float64(b.Accepted) })},
-				{"rejected (other answers)", "#d1495b", pick(func(b Bucket) float64 { return float64(b.Rejected) })},
+				{"answered, not 202", "#d1495b", pick(func(b Bucket) float64 { return float64(b.Rejected) })},
+				{"no answer: timeout", "#7b2cbf", pick(func(b Bucket) float64 { return float64(b.Timeouts) })},
+				{"no answer: conn. error", "#e09f3e", pick(func(b Bucket) float64 { return float64(b.Errors) })},
 			}),
 			newPanel("Latency", "ms", []series{
 				{"p50", "#1f77b4", pick(func(b Bucket) float64 { return b.P50Ms })},
@@ -53,6 +58,9 @@ type chartPage struct {
 	Classes []classRow
 	Panels  []panel
 }
+
+// Codes lists the status counts as FormatCodes does.
+func (p chartPage) Codes() string { return FormatCodes(p.Result.Codes) }
 
 type classRow struct {
 	Class   Class
@@ -173,6 +181,8 @@ started {{.Result.StartedAt.Format "2006-01-02T15:04:05Z07:00"}}.
 {{range .Classes}}<tr><td>{{.Class}}</td><td>{{.Count}}</td><td>{{ms .Latency.P50Ms}}</td><td>{{ms .Latency.P95Ms}}</td><td>{{ms .Latency.P99Ms}}</td><td>{{ms .Latency.MaxMs}}</td></tr>
 {{end}}<tr><th>all</th><th>{{.Result.Requests}}</th><th>{{ms .Result.Latency.P50Ms}}</th><th>{{ms .Result.Latency.P95Ms}}</th><th>{{ms .Result.Latency.P99Ms}}</th><th>{{ms .Result.Latency.MaxMs}}</th></tr>
 </table>
+<p>Answers by HTTP status: {{.Codes}}.{{with .Result.NoAnswer}}{{if or .Timeouts .Errors}}
+No answer: {{.Timeouts}} client timeouts (after {{$.Result.TimeoutSeconds}} s), {{.Errors}} connection errors; they count as "other".{{end}}{{end}}</p>
 <p>Each point is one second of the run, by when requests started; the last second may be partial.</p>
 {{range .Panels}}{{$p := .}}<h2>{{.Title}} ({{.Unit}}, per second of the run)</h2>
 <svg role="img" aria-label="{{.Title}}" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}">

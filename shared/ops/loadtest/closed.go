@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -62,13 +61,13 @@ func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, r
 				return
 			}
 			if e, ok := errors.AsType[*flashclient.APIError](err); ok {
-				rec.add(start, time.Since(start), e.Status, "")
+				rec.add(start, time.Since(start), e.Status)
 				if reqs.onAnswer != nil {
 					reqs.onAnswer(e.Status, nil)
 				}
 				return
 			}
-			rec.add(start, time.Since(start), 0, "admission: "+err.Error())
+			rec.fail(start, time.Since(start), "admission: ", err)
 			return
 		}
 		if tok != "" {
@@ -77,7 +76,7 @@ func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, r
 	}
 	req, err := t.Request()
 	if err != nil {
-		rec.add(start, 0, 0, fmt.Sprintf("build request: %v", err))
+		rec.fail(start, 0, "build request: ", err)
 		return
 	}
 	if reqs.httpFor != nil {
@@ -88,7 +87,7 @@ func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, r
 		if ctx.Err() != nil {
 			return
 		}
-		rec.add(start, time.Since(start), 0, err.Error())
+		rec.fail(start, time.Since(start), "", err)
 		return
 	}
 	var body []byte
@@ -97,7 +96,7 @@ func hit(ctx context.Context, client *http.Client, reqs *requests, seq uint64, r
 	}
 	_, _ = io.Copy(io.Discard, resp.Body) // drain so the connection is reused
 	resp.Body.Close()
-	rec.add(start, time.Since(start), resp.StatusCode, "")
+	rec.add(start, time.Since(start), resp.StatusCode)
 	if reqs.onAnswer != nil {
 		reqs.onAnswer(resp.StatusCode, body)
 	}

@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -104,6 +105,9 @@ type Config struct {
 type Progress struct {
 	Elapsed time.Duration
 	Counts
+	// NoAnswer is how many of Counts.Other got no HTTP answer at all
+	// (timeouts and connection errors).
+	NoAnswer int64
 }
 
 func (c *Config) validate() error {
@@ -150,7 +154,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	rec := newRecorder()
 	stopProgress := rec.report(cfg.Progress)
-	res := Result{Mode: cfg.Mode, Target: cfg.Target, SaleID: cfg.SaleID, StartedAt: rec.began.UTC()}
+	res := Result{Mode: cfg.Mode, Target: cfg.Target, SaleID: cfg.SaleID, StartedAt: rec.began.UTC(),
+		TimeoutSeconds: cfg.Timeout.Seconds()}
 	var err error
 	switch cfg.Mode {
 	case Open:
@@ -235,30 +240,52 @@ func newClient(timeout time.Duration, maxConns int) *http.Client {
 
 // recorder collects finished requests from many goroutines.
 type recorder struct {
-	began   time.Time
-	mu      sync.Mutex
-	samples []sample
-	errs    map[string]int64
-	last    time.Duration   // end of the latest answer, since began
-	counts  [4]atomic.Int64 // by index in Classes, for progress
+	began    time.Time
+	mu       sync.Mutex
+	samples  []sample
+	errs     map[string]int64
+	last     time.Duration   // end of the latest answer, since began
+	counts   [4]atomic.Int64 // by index in Classes, for progress
+	noAnswer atomic.Int64    // for progress
 }
 
 func newRecorder() *recorder {
 	return &recorder{began: time.Now(), errs: map[string]int64{}}
 }
 
-// add records a request that started at start and took latency; status 0
-// with errText means it got no answer.
-func (r *recorder) add(start time.Time, latency time.Duration, status int, errText string) {
-	s := sample{start: start.Sub(r.began), latency: latency, status: status}
+// add records a request that started at start, took latency and was
+// answered with status.
+func (r *recorder) add(start time.Time, latency time.Duration, status int) {
+	r.record(sample{start: start.Sub(r.began), latency: latency, status: status}, "")
+}
+
+// fail records a request that got no answer because of err; prefix says
+// at which step (e.g. "admission: "). It counts as a timeout when err is
+// one, e.g. the HTTP client's per-request timeout.
+func (r *recorder) fail(start time.Time, latency time.Duration, prefix string, err error) {
+	r.noAnswer.Add(1)
+	r.record(sample{start: start.Sub(r.began), latency: latency, timeout: isTimeout(err)}, prefix+err.Error())
+}
+
+func (r *recorder) record(s sample, errText string) {
 	r.mu.Lock()
 	r.samples = append(r.samples, s)
-	if status == 0 && errText != "" {
+	if s.status == 0 && errText != "" {
 		r.errs[errText]++
 	}
-	r.last = max(r.last, s.start+latency)
+	r.last = max(r.last, s.start+s.latency)
 	r.mu.Unlock()
-	r.counts[classIndex(ClassOf(status))].Add(1)
+	r.counts[classIndex(ClassOf(s.status))].Add(1)
+}
+
+// isTimeout tells a request that ran out of time from one that failed
+// otherwise; net/http reports its Client.Timeout as a net.Error.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 func classIndex(c Class) int {
@@ -271,7 +298,7 @@ func classIndex(c Class) int {
 }
 
 func (r *recorder) snapshot() Progress {
-	p := Progress{Elapsed: time.Since(r.began)}
+	p := Progress{Elapsed: time.Since(r.began), NoAnswer: r.noAnswer.Load()}
 	for i, c := range Classes {
 		p.add(c, r.counts[i].Load())
 	}

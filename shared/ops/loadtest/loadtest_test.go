@@ -279,6 +279,48 @@ func TestRun_NoAnswerIsOther(t *testing.T) {
 			if e := res.Series[0].Errors; e != 5 {
 				t.Errorf("series[0].errors = %d, want 5", e)
 			}
+			if want := (NoAnswer{Errors: 5}); res.NoAnswer != want {
+				t.Errorf("no answer = %+v, want %+v (refused, not timed out)", res.NoAnswer, want)
+			}
+		})
+	}
+}
+
+// TestRun_TimeoutsAreNamed: requests the server never answers count as
+// client timeouts, apart from connection errors, in the totals and the series.
+func TestRun_TimeoutsAreNamed(t *testing.T) {
+	for _, mode := range []Mode{Open, Closed} {
+		t.Run(string(mode), func(t *testing.T) {
+			release := make(chan struct{})
+			hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select { // hold the answer until the client gives up
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			defer hang.Close()
+			defer close(release)
+			res, err := Run(context.Background(), Config{Target: hang.URL, SaleID: "s1", Mode: mode,
+				Rate: 100, Users: 3, Requests: 3, Timeout: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if want := (NoAnswer{Timeouts: 3}); res.NoAnswer != want {
+				t.Errorf("no answer = %+v, want %+v; errors %+v", res.NoAnswer, want, res.Errors)
+			}
+			if res.Codes[0] != 3 || res.TimeoutSeconds != 0.05 {
+				t.Errorf("codes[0] = %d, timeout %v s; want 3 and 0.05", res.Codes[0], res.TimeoutSeconds)
+			}
+			var timeouts int64
+			for _, b := range res.Series {
+				timeouts += b.Timeouts
+				if b.Errors != 0 {
+					t.Errorf("second %d: %d errors, want 0 (they were timeouts)", b.Second, b.Errors)
+				}
+			}
+			if timeouts != 3 {
+				t.Errorf("timeouts in the series = %d, want 3", timeouts)
+			}
 		})
 	}
 }

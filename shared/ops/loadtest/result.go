@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -80,12 +82,23 @@ type Bucket struct {
 	Second   int   `json:"second"`
 	Requests int64 `json:"requests"`
 	Accepted int64 `json:"accepted"`
-	// Rejected got an answer other than 202; Requests-Accepted-Rejected got
-	// no answer at all (Errors).
+	// Rejected got an answer other than 202. The rest got no answer at
+	// all: Timeouts ran out of the client's per-request timeout, Errors
+	// failed otherwise (connection refused or reset, admission step failed).
 	Rejected int64   `json:"rejected"`
+	Timeouts int64   `json:"timeouts"`
 	Errors   int64   `json:"errors"`
 	P50Ms    float64 `json:"p50Ms"`
 	P99Ms    float64 `json:"p99Ms"`
+}
+
+// NoAnswer counts the requests that got no HTTP answer (status 0 in Codes).
+type NoAnswer struct {
+	// Timeouts gave up after the client's per-request timeout.
+	Timeouts int64 `json:"timeouts"`
+	// Errors failed without an answer otherwise: connection refused or
+	// reset, or an admission step that failed that way.
+	Errors int64 `json:"errors"`
 }
 
 // ErrorCount is one distinct transport error and how often it happened.
@@ -108,8 +121,13 @@ type Result struct {
 	ElapsedSeconds float64 `json:"elapsedSeconds"`
 	Requests       int64   `json:"requests"`
 	Status         Counts  `json:"status"`
-	// Codes counts every HTTP status seen; "0" means no answer.
-	Codes map[int]int64 `json:"codes"`
+	// Codes counts every HTTP status seen; "0" means no answer, which
+	// NoAnswer splits into timeouts and other errors.
+	Codes    map[int]int64 `json:"codes"`
+	NoAnswer NoAnswer      `json:"noAnswer"`
+	// TimeoutSeconds is the client's per-request timeout, after which a
+	// request counts in NoAnswer.Timeouts.
+	TimeoutSeconds float64 `json:"timeoutSeconds"`
 	// ThroughputPerSecond is Requests / ElapsedSeconds.
 	ThroughputPerSecond float64 `json:"throughputPerSecond"`
 	// AcceptedPerSecond is Status.Accepted / ElapsedSeconds.
@@ -125,7 +143,8 @@ type Result struct {
 type sample struct {
 	start   time.Duration // since the run began
 	latency time.Duration
-	status  int // 0: no answer
+	status  int  // 0: no answer
+	timeout bool // no answer because the client's timeout ran out
 }
 
 // Percentile returns the p-th percentile (0-100) of sorted, which must be in
@@ -173,6 +192,7 @@ func summarize(r *Result, samples []sample, elapsed time.Duration, errs map[stri
 	r.LatencyByClass = map[Class]Latency{}
 	r.Series = nil
 	r.Status = Counts{}
+	r.NoAnswer = NoAnswer{}
 
 	all := make([]time.Duration, 0, len(samples))
 	byClass := map[Class][]time.Duration{}
@@ -193,8 +213,12 @@ func summarize(r *Result, samples []sample, elapsed time.Duration, errs map[stri
 		b := &series[sec]
 		b.Requests++
 		switch {
+		case s.status == 0 && s.timeout:
+			b.Timeouts++
+			r.NoAnswer.Timeouts++
 		case s.status == 0:
 			b.Errors++
+			r.NoAnswer.Errors++
 		case class == Accepted:
 			b.Accepted++
 		default:
@@ -236,4 +260,28 @@ func topErrors(errs map[string]int64, n int) []ErrorCount {
 		out = out[:n]
 	}
 	return out
+}
+
+// FormatCodes lists status counts as "202: 10, 403: 12", by status, with
+// the requests that got no answer (status 0) last as "no answer: 490", so no
+// reader has to know that 0 means a timeout or a connection error.
+func FormatCodes(codes map[int]int64) string {
+	if len(codes) == 0 {
+		return "none"
+	}
+	statuses := make([]int, 0, len(codes))
+	for s := range codes {
+		if s != 0 {
+			statuses = append(statuses, s)
+		}
+	}
+	slices.Sort(statuses)
+	parts := make([]string, 0, len(codes))
+	for _, s := range statuses {
+		parts = append(parts, fmt.Sprintf("%d: %d", s, codes[s]))
+	}
+	if n := codes[0]; n > 0 {
+		parts = append(parts, fmt.Sprintf("no answer: %d", n))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -99,38 +99,42 @@ func TestSummarize(t *testing.T) {
 		{start: at(0.9), latency: 30 * ms, status: 410},
 		{start: at(1.0), latency: 40 * ms, status: 429},
 		{start: at(1.5), latency: 50 * ms, status: 0},
+		{start: at(1.6), latency: 55 * ms, status: 0, timeout: true},
 		// Second 2 is empty; second 3 must still be its own bucket.
 		{start: at(3.2), latency: 60 * ms, status: 500},
 	}
 	var r Result
 	summarize(&r, samples, 4*time.Second, map[string]int64{"dial tcp: refused": 1})
 
-	if r.Requests != 6 {
-		t.Errorf("requests = %d, want 6", r.Requests)
+	if r.Requests != 7 {
+		t.Errorf("requests = %d, want 7", r.Requests)
 	}
-	if want := (Counts{Accepted: 2, SoldOut: 1, Throttled: 1, Other: 2}); r.Status != want {
+	if want := (Counts{Accepted: 2, SoldOut: 1, Throttled: 1, Other: 3}); r.Status != want {
 		t.Errorf("status = %+v, want %+v", r.Status, want)
 	}
-	for code, want := range map[int]int64{202: 2, 410: 1, 429: 1, 0: 1, 500: 1} {
+	for code, want := range map[int]int64{202: 2, 410: 1, 429: 1, 0: 2, 500: 1} {
 		if got := r.Codes[code]; got != want {
 			t.Errorf("codes[%d] = %d, want %d", code, got, want)
 		}
 	}
-	if r.ThroughputPerSecond != 1.5 || r.AcceptedPerSecond != 0.5 {
-		t.Errorf("throughput = %v/s, accepted %v/s; want 1.5 and 0.5", r.ThroughputPerSecond, r.AcceptedPerSecond)
+	if want := (NoAnswer{Timeouts: 1, Errors: 1}); r.NoAnswer != want {
+		t.Errorf("no answer = %+v, want %+v", r.NoAnswer, want)
 	}
-	if want := (Latency{Count: 6, P50Ms: 30, P95Ms: 60, P99Ms: 60, MaxMs: 60}); r.Latency != want {
+	if r.ThroughputPerSecond != 1.75 || r.AcceptedPerSecond != 0.5 {
+		t.Errorf("throughput = %v/s, accepted %v/s; want 1.75 and 0.5", r.ThroughputPerSecond, r.AcceptedPerSecond)
+	}
+	if want := (Latency{Count: 7, P50Ms: 40, P95Ms: 60, P99Ms: 60, MaxMs: 60}); r.Latency != want {
 		t.Errorf("latency = %+v, want %+v", r.Latency, want)
 	}
 	if got, want := r.LatencyByClass[Accepted], (Latency{Count: 2, P50Ms: 10, P95Ms: 20, P99Ms: 20, MaxMs: 20}); got != want {
 		t.Errorf("accepted latency = %+v, want %+v", got, want)
 	}
-	if got, want := r.LatencyByClass[Other], (Latency{Count: 2, P50Ms: 50, P95Ms: 60, P99Ms: 60, MaxMs: 60}); got != want {
+	if got, want := r.LatencyByClass[Other], (Latency{Count: 3, P50Ms: 55, P95Ms: 60, P99Ms: 60, MaxMs: 60}); got != want {
 		t.Errorf("other latency = %+v, want %+v", got, want)
 	}
 	wantSeries := []Bucket{
 		{Second: 0, Requests: 3, Accepted: 2, Rejected: 1, P50Ms: 20, P99Ms: 30},
-		{Second: 1, Requests: 2, Rejected: 1, Errors: 1, P50Ms: 40, P99Ms: 50},
+		{Second: 1, Requests: 3, Rejected: 1, Timeouts: 1, Errors: 1, P50Ms: 50, P99Ms: 55},
 		{Second: 2},
 		{Second: 3, Requests: 1, Rejected: 1, P50Ms: 60, P99Ms: 60},
 	}
@@ -147,5 +151,25 @@ func TestSummarize_Empty(t *testing.T) {
 	summarize(&r, nil, 0, nil)
 	if r.Requests != 0 || len(r.Series) != 0 || r.ThroughputPerSecond != 0 || r.Latency != (Latency{}) {
 		t.Errorf("empty run = %+v, want zero measurements", r)
+	}
+}
+
+func TestFormatCodes(t *testing.T) {
+	tests := []struct {
+		name  string
+		codes map[int]int64
+		want  string
+	}{
+		{"sorted, no answer last", map[int]int64{0: 490, 410: 3, 202: 10}, "202: 10, 410: 3, no answer: 490"},
+		{"answers only", map[int]int64{403: 12}, "403: 12"},
+		{"no answers only", map[int]int64{0: 5}, "no answer: 5"},
+		{"empty", nil, "none"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FormatCodes(tc.codes); got != tc.want {
+				t.Errorf("FormatCodes(%v) = %q, want %q", tc.codes, got, tc.want)
+			}
+		})
 	}
 }
