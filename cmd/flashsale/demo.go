@@ -215,7 +215,7 @@ func runCrowd(ctx context.Context, api *apiClient, o demoOptions, saleID string,
 	n := res.Status
 	c.errors = n.Other
 	say("\nthe burst: %d requests in %.1f s (%.0f/s)", res.Requests, res.ElapsedSeconds, res.ThroughputPerSecond)
-	say("  accepted %d · sold out %d · throttled %d · errors %d %v", n.Accepted, n.SoldOut, n.Throttled, n.Other, res.Codes)
+	say("  accepted %d · sold out %d · throttled %d · errors %d (answers by status: %s)", n.Accepted, n.SoldOut, n.Throttled, n.Other, loadtest.FormatCodes(res.Codes))
 	say("  latency p50 %.1f ms · p95 %.1f ms · p99 %.1f ms", res.Latency.P50Ms, res.Latency.P95Ms, res.Latency.P99Ms)
 	paid, late := c.count()
 	say("\n%d winners paid right after their 202 (%d in time, %d too late: refund due); %d let their order expire",
@@ -270,7 +270,12 @@ func (c *crowd) pay(ctx context.Context, api *apiClient, rc flashsale.Receipt, a
 			return
 		case (err == nil && status != http.StatusTooManyRequests && status < 500) || time.Now().After(deadline) || ctx.Err() != nil:
 			c.mu.Lock()
-			c.payErr = errors.Join(c.payErr, fmt.Errorf("pay %s: %d %s %v", rc.OrderID, status, b, err))
+			perr := err
+			if perr == nil {
+				_, msg := apiError(b)
+				perr = fmt.Errorf("the gateway answered %d %s", status, msg)
+			}
+			c.payErr = errors.Join(c.payErr, fmt.Errorf("pay %s: %w", rc.OrderID, perr))
 			c.mu.Unlock()
 			return
 		}
