@@ -16,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"flashsale/shared/apispec"
+	"flashsale/shared/reportfmt"
 )
 
 // api is the front door.
@@ -112,6 +113,11 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 		// at most and costs CPU on both ends, so those go out as they are.
 		// Only clients that send Accept-Encoding get compressed bodies.
 		MinCompressionSize: awscdk.Size_Kibibytes(jsii.Number(1)),
+		// The report routes answer XLSX base64-encoded (isBase64Encoded);
+		// API Gateway decodes it to bytes only for a type listed here that
+		// the request's Accept names. Only this type: a */* entry would
+		// also base64 every JSON request body on its way to the handlers.
+		BinaryMediaTypes: jsii.Strings(reportfmt.TypeXLSX),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName:            jsii.String(s.props.Stage),
 			ThrottlingRateLimit:  jsii.Number(s.limits.Stage.RateLimit),

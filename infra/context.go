@@ -34,6 +34,9 @@ const (
 	ContextAppLogoutURLs   = "appLogoutUrls"
 	// ContextWAFRateLimit is requests per client IP per 5 minutes.
 	ContextWAFRateLimit = "wafRateLimit"
+	// ContextFinanceReaderPrincipal is the account ID or IAM ARN that may
+	// assume the FinanceReportsReader role; unset, there is no such role.
+	ContextFinanceReaderPrincipal = "financeReaderPrincipal"
 )
 
 // PropsFromContext reads the stack props from the CDK context of node. Values
@@ -85,6 +88,8 @@ func PropsFromContext(node constructs.Node) (*FlashSaleStackProps, error) {
 		SESRegion:       str(ContextSESRegion),
 		AppCallbackURLs: list(ContextAppCallbackURLs),
 		AppLogoutURLs:   list(ContextAppLogoutURLs),
+
+		FinanceReaderPrincipal: str(ContextFinanceReaderPrincipal),
 	}
 	var err error
 	for key, dst := range map[string]*int{

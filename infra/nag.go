@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -88,4 +89,27 @@ func (s *stack) suppressNagFindings(d *data, fns *functions, a *api) {
 		"A rotation adds a new kid as current and keeps the old key under retired until the 5-minute challenges "+
 			"and tokens it signed expire; Secrets Manager's single-user rotation would replace the value outright and "+
 			"void the tokens in flight mid-sale. Rotation is a documented manual step (docs/deploy.md).")
+}
+
+// suppressReportFindings records the accepted findings on the reports
+// bucket and the grants on its report prefix.
+func (s *stack) suppressReportFindings(fns *functions, r *reports) {
+	suppress(r.bucket, "AwsSolutions-S1",
+		"Server access logs would need a log bucket of their own to retain; every read already leaves a trace: the "+
+			"admin route's API access log names the caller, and finance's direct reads go through the FinanceReportsReader "+
+			"role, whose AssumeRole CloudTrail records (enable S3 data events for per-object audit).")
+	// The report files are named at run time (sales/<saleId>/report.<ext>):
+	// the grants cover that prefix, never the bucket.
+	prefix := []any{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<Reports[0-9A-F]{8}\.Arn>\/sales\/\*$/g`)}}
+	reason := "Report files are named per sale at run time (sales/<saleId>/report.<ext>); the grant covers that prefix " +
+		"of the reports bucket only, with the actions this role needs and no delete."
+	roles := []awsiam.IRole{fns.byName[apispec.FunctionAdmin].Role(), fns.byName[apispec.FunctionSettlement].Role()}
+	if r.finance != nil {
+		roles = append(roles, r.finance)
+	}
+	for _, role := range roles {
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+			Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String(reason), AppliesTo: &prefix,
+		}}, jsii.Bool(true))
+	}
 }

@@ -75,6 +75,10 @@ type FlashSaleStackProps struct {
 	// 5 minutes; 0 takes the stage's apispec value. WAF's minimum is 10.
 	// The local gateway keeps apispec's number.
 	WAFRateLimit int
+	// FinanceReaderPrincipal, if set, adds the FinanceReportsReader role,
+	// which it may assume to read the reports bucket: a 12-digit account ID
+	// or an IAM role or user ARN (docs/deploy.md, "Reports bucket").
+	FinanceReaderPrincipal string
 	// AssetRoot holds one folder per function with its arm64 bootstrap, as
 	// make build writes them ("build" by default, relative to the working
 	// directory). Tests point it at placeholder folders.
@@ -164,9 +168,11 @@ func NewFlashSaleStack(scope constructs.Construct, id string, props *FlashSaleSt
 	bans := s.newIPSets()
 	fns := s.newFunctions(d, bans)
 	prep := s.newPreparation(d, fns)
+	reps := s.newReports(fns)
 	api := s.newAPI(fns, bans)
 	s.newOperations(d, fns, api, prep)
 	s.suppressNagFindings(d, fns, api)
+	s.suppressReportFindings(fns, reps)
 
 	awscdk.Aspects_Of(s.st).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return s.st
@@ -242,6 +248,11 @@ func withDefaults(props *FlashSaleStackProps) (FlashSaleStackProps, error) {
 		return p, fmt.Errorf("sesFromAddress %s: give sesRegion too (the SES region of its verified identity, e.g. us-east-1): the stack names no region", p.SESFromAddress)
 	case p.SESFromAddress == "" && p.SESRegion != "":
 		return p, fmt.Errorf("sesRegion %s: give sesFromAddress too", p.SESRegion)
+	}
+	if p.FinanceReaderPrincipal != "" {
+		if _, err := financePrincipal(p.FinanceReaderPrincipal); err != nil {
+			return p, err
+		}
 	}
 	for _, u := range append(append([]string{}, p.AppCallbackURLs...), p.AppLogoutURLs...) {
 		if err := checkAppURL(u); err != nil {

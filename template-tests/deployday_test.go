@@ -513,7 +513,7 @@ func TestDeployDay_ContextValues(t *testing.T) {
 	ctx := map[string]any{
 		"apiGatewayAccountRole": "false", "sesFromAddress": "no-reply@example.com", "sesRegion": "us-east-1",
 		"appCallbackUrls": "flashsale://auth/callback, https://app.example.org/cb", "appLogoutUrls": []any{"flashsale://auth/signout"},
-		"wafRateLimit": "6000",
+		"wafRateLimit": "6000", "financeReaderPrincipal": " 111122223333 ",
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 	p, err := infra.PropsFromContext(app.Node())
@@ -522,7 +522,8 @@ func TestDeployDay_ContextValues(t *testing.T) {
 	}
 	if p.APIGatewayAccountRole == nil || *p.APIGatewayAccountRole || p.SESFromAddress != "no-reply@example.com" || p.SESRegion != "us-east-1" ||
 		!slices.Equal(p.AppCallbackURLs, []string{"flashsale://auth/callback", "https://app.example.org/cb"}) ||
-		!slices.Equal(p.AppLogoutURLs, []string{"flashsale://auth/signout"}) || p.WAFRateLimit != 6000 {
+		!slices.Equal(p.AppLogoutURLs, []string{"flashsale://auth/signout"}) || p.WAFRateLimit != 6000 ||
+		p.FinanceReaderPrincipal != "111122223333" {
 		t.Errorf("got %+v", *p)
 	}
 	bad := map[string]any{"apiGatewayAccountRole": "sometimes"}
@@ -541,6 +542,7 @@ func TestDeployDay_ContextValues(t *testing.T) {
 		{name: "SES address not an address", props: infra.FlashSaleStackProps{SESFromAddress: "flashsale", SESRegion: "us-east-1"}, wantErr: "sesFromAddress"},
 		{name: "http callback", props: infra.FlashSaleStackProps{AppCallbackURLs: []string{"http://example.org/cb"}}, wantErr: "http only for localhost"},
 		{name: "relative callback", props: infra.FlashSaleStackProps{AppLogoutURLs: []string{"auth/signout"}}, wantErr: "absolute URL"},
+		{name: "finance principal not an account or ARN", props: infra.FlashSaleStackProps{FinanceReaderPrincipal: "finance@example.com"}, wantErr: "financeReaderPrincipal"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

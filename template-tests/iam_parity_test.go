@@ -8,12 +8,14 @@ import (
 	"maps"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/awsclient"
+	"flashsale/shared/local/s3local"
 	"flashsale/shared/schema"
 )
 
@@ -58,6 +60,8 @@ var grantAllowlist = []struct {
 	{apispec.FunctionWarmUp, "lambda:*ProvisionedConcurrencyConfig", "Lambda provisioned concurrency: locally shared/local/prepare's provisioner records it"},
 	{apispec.FunctionNotifier, "sns:Publish", "SNS: locally shared/local/prepare's outbox receives the reminders"},
 	{apispec.FunctionAccountCreated, "cognito-idp:AdminUpdateUserAttributes", "Cognito's post-confirmation trigger: locally tokens come from devauth, with no user pool"},
+	// The reports bucket.
+	{apispec.FunctionAdmin, "s3:ListBucket", "makes S3 answer a missing report file with 404 NoSuchKey rather than 403; the archive never lists"},
 }
 
 // allowlisted reports whether fn's action is in grantAllowlist.
@@ -107,8 +111,27 @@ func recordedCalls(tb testing.TB, file string) []awsclient.Call {
 // localResources maps a local run's tables and queues to the template's
 // logical IDs by their schema name: devstack and testenv name them
 // <prefix><schema name> ("dev-Sales", "t3f9a0c1d-Orders"), and a queue URL
-// ends in its name.
+// ends in its name. An object of the local reports bucket (s3local's,
+// "flashsale-reports/sales/s1/report.csv") maps to the bucket's logical ID
+// and the key ("Reports1A2B3C4D/sales/s1/report.csv"), as roleGrants writes
+// a grant on the bucket's objects.
 func localResources(tb testing.TB, b *built) func(string) (string, bool) {
+	tb.Helper()
+	bucket, _ := only(tb, b, "AWS::S3::Bucket")
+	tables := tableResources(tb, b)
+	return func(resource string) (string, bool) {
+		if name, key, _ := strings.Cut(resource, "/"); name == s3local.DefaultBucket {
+			if key == "" {
+				return bucket, true
+			}
+			return bucket + "/" + key, true
+		}
+		return tables(resource)
+	}
+}
+
+// tableResources maps the tables and queues (localResources).
+func tableResources(tb testing.TB, b *built) func(string) (string, bool) {
 	tb.Helper()
 	orders := ordersQueueID(tb, b)
 	redrive, _ := props(b.res[orders].(map[string]any))["RedrivePolicy"].(map[string]any)
@@ -155,6 +178,8 @@ func roleGrants(tb testing.TB, b *built) map[string]map[grant]bool {
 				res := r
 				if id := refOfResource(r); id != "" {
 					res = id
+				} else if id, suffix := arnJoin(r); id != "" {
+					res = id + suffix
 				}
 				out[fn][grant{a, res}] = true
 			}
@@ -171,6 +196,43 @@ func refOfResource(r string) string {
 		return ""
 	}
 	return ref(v)
+}
+
+// arnJoin reads a resource written as {"Fn::Join": ["", [{"Fn::GetAtt":
+// [id, "Arn"]}, suffix]]}, as CDK writes a bucket's objects
+// ("<bucket ARN>/sales/*"): it returns id and suffix, or "".
+func arnJoin(r string) (id, suffix string) {
+	var v struct {
+		Join []json.RawMessage `json:"Fn::Join"`
+	}
+	if json.Unmarshal([]byte(r), &v) != nil || len(v.Join) != 2 || string(v.Join[0]) != `""` {
+		return "", ""
+	}
+	var parts []any
+	if json.Unmarshal(v.Join[1], &parts) != nil || len(parts) != 2 {
+		return "", ""
+	}
+	ga, _ := parts[0].(map[string]any)["Fn::GetAtt"].([]any)
+	s, ok := parts[1].(string)
+	if len(ga) != 2 || ga[1] != "Arn" || !ok {
+		return "", ""
+	}
+	return ref(parts[0]), s
+}
+
+// covers reports whether a grant's resource covers the resource a call
+// resolved to: the same, "*", or a pattern whose * matches any run of
+// characters, "/" included, as in IAM ("Reports1A2B3C4D/sales/*").
+func covers(grant, resource string) bool {
+	if grant == resource || grant == "*" {
+		return true
+	}
+	if !strings.Contains(grant, "*") {
+		return false
+	}
+	re := "^" + strings.ReplaceAll(regexp.QuoteMeta(grant), `\*`, ".*") + "$"
+	ok, _ := regexp.MatchString(re, resource)
+	return ok
 }
 
 // problemKind says what checkIAMParity found wrong.
@@ -234,13 +296,13 @@ func checkIAMParity(tb testing.TB, b *built, calls []awsclient.Call) []parityPro
 		}
 		id, ok := resolve(c.Resource)
 		if !ok {
-			p.err = errors.New("names no table or queue of shared/schema")
+			p.err = errors.New("names no table or queue of shared/schema, nor the reports bucket")
 			bad = append(bad, p)
 			continue
 		}
 		var hit []grant
 		for g := range grants[c.Function] {
-			if ok, _ := path.Match(g.action, c.Action); ok && (g.resource == id || g.resource == "*") {
+			if ok, _ := path.Match(g.action, c.Action); ok && covers(g.resource, id) {
 				hit = append(hit, g)
 			}
 		}

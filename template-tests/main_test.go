@@ -35,6 +35,9 @@ type built struct {
 // starting jsii costs ~9 s, each further synth a few.
 var stacks []*built
 
+// financePrincipal may assume prod's FinanceReportsReader role.
+const financePrincipal = "arn:aws:iam::111122223333:role/finance-analysts"
+
 // Prod exercises every optional setting; dev runs on defaults.
 var stackProps = []infra.FlashSaleStackProps{
 	{Stage: "dev"},
@@ -44,6 +47,7 @@ var stackProps = []infra.FlashSaleStackProps{
 		ProvisionedConcurrency: 50,
 		WarmThroughput:         &infra.WarmThroughput{ReadUnitsPerSecond: 40000, WriteUnitsPerSecond: 20000},
 		PrepareLead:            15 * time.Minute,
+		FinanceReaderPrincipal: financePrincipal,
 	},
 }
 

@@ -139,6 +139,14 @@ var iamPrefixes = map[string]string{
 // call acts on.
 var resourceFields = []string{"TableName", "QueueUrl", "SecretId", "TopicArn", "FunctionName", "UserPoolId", "Id", "Name"}
 
+// s3Actions maps the S3 operations whose IAM action has another name.
+var s3Actions = map[string]string{
+	"HeadObject":         "GetObject",
+	"ListObjectsV2":      "ListBucket",
+	"ListObjectVersions": "ListBucketVersions",
+	"HeadBucket":         "ListBucket",
+}
+
 // callsOf returns the IAM actions and resources of one SDK call. DynamoDB
 // batches act on every table they name, and a TransactWriteItems is
 // authorized item by item, as that item's Put, Update, Delete or
@@ -150,6 +158,24 @@ func callsOf(service, op string, params any) []Call {
 	}
 	one := func(action, resource string) Call {
 		return Call{Action: prefix + ":" + action, Resource: resource, Operation: service + "." + op}
+	}
+	if service == "S3" {
+		// IAM names an object "bucket/key" (arn:aws:s3:::bucket/key) and a
+		// bucket by its name; a GET of a version is its own action. A
+		// presigned GET is recorded as the signer's GetObject: whoever
+		// follows the link acts with the signer's permissions.
+		action := op
+		if a, ok := s3Actions[op]; ok {
+			action = a
+		}
+		bucket, key := stringField(params, "Bucket"), stringField(params, "Key")
+		if op == "GetObject" && stringField(params, "VersionId") != "" {
+			action = "GetObjectVersion"
+		}
+		if key != "" {
+			return []Call{one(action, bucket+"/"+key)}
+		}
+		return []Call{one(action, bucket)}
 	}
 	var out []Call
 	switch in := params.(type) {
@@ -191,6 +217,16 @@ func callsOf(service, op string, params any) []Call {
 // resourceOf reads the first of resourceFields that params has as a
 // string or *string.
 func resourceOf(params any) string {
+	for _, name := range resourceFields {
+		if s := stringField(params, name); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// stringField reads params' field name as a string or *string, or "".
+func stringField(params any, name string) string {
 	v := reflect.ValueOf(params)
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
@@ -201,15 +237,13 @@ func resourceOf(params any) string {
 	if v.Kind() != reflect.Struct {
 		return ""
 	}
-	for _, name := range resourceFields {
-		f := v.FieldByName(name)
-		switch {
-		case !f.IsValid():
-		case f.Kind() == reflect.String:
-			return f.String()
-		case f.Kind() == reflect.Pointer && !f.IsNil() && f.Elem().Kind() == reflect.String:
-			return f.Elem().String()
-		}
+	f := v.FieldByName(name)
+	switch {
+	case !f.IsValid():
+	case f.Kind() == reflect.String:
+		return f.String()
+	case f.Kind() == reflect.Pointer && !f.IsNil() && f.Elem().Kind() == reflect.String:
+		return f.Elem().String()
 	}
 	return ""
 }

@@ -17,8 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
+
+	"flashsale/shared/local/s3local"
 )
 
 // TestCallsOf: a transaction is authorized item by item, as that item's
@@ -46,6 +49,12 @@ func TestCallsOf(t *testing.T) {
 			[]Call{{Action: "dynamodb:GetItem", Resource: "t-Sales", Operation: "DynamoDB.GetItem"}}},
 		{"queue", "SQS", "SendMessage", &sqs.SendMessageInput{QueueUrl: aws.String("http://q/t-orders.fifo")},
 			[]Call{{Action: "sqs:SendMessage", Resource: "http://q/t-orders.fifo", Operation: "SQS.SendMessage"}}},
+		{"object", "S3", "PutObject", &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("sales/s1/report.csv")},
+			[]Call{{Action: "s3:PutObject", Resource: "b/sales/s1/report.csv", Operation: "S3.PutObject"}}},
+		{"object version", "S3", "GetObject", &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), VersionId: aws.String("v1")},
+			[]Call{{Action: "s3:GetObjectVersion", Resource: "b/k", Operation: "S3.GetObject"}}},
+		{"bucket listing", "S3", "ListObjectsV2", &s3.ListObjectsV2Input{Bucket: aws.String("b"), Prefix: aws.String("sales/")},
+			[]Call{{Action: "s3:ListBucket", Resource: "b", Operation: "S3.ListObjectsV2"}}},
 		{"service name", "Cognito Identity Provider", "AdminUpdateUserAttributes", struct{ UserPoolId *string }{aws.String("pool")},
 			[]Call{{Action: "cognito-idp:AdminUpdateUserAttributes", Resource: "pool", Operation: "Cognito Identity Provider.AdminUpdateUserAttributes"}}},
 	}
@@ -154,6 +163,48 @@ func TestRecord_OnlyTaggedCalls(t *testing.T) {
 		got = append(got, c)
 	}
 	want := []Call{{Function: "sale-info", Action: "dynamodb:GetItem", Resource: "t-Sales", Operation: "DynamoDB.GetItem"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestRecord_S3CallsAndPresigns: the S3 client awsclient builds carries
+// the recorder too, and a presigned GET is recorded as the signer's
+// GetObject on the object, as IAM authorizes the link's download.
+func TestRecord_S3CallsAndPresigns(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "calls.jsonl")
+	t.Setenv(EnvIAMRecord, file)
+	srv := s3local.StartT(t)
+	s := Settings{S3Endpoint: srv.Endpoint, MaxAttempts: 1}
+	cfg, err := LoadConfig(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := S3(cfg, s)
+	ctx := WithFunction(t.Context(), "admin")
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String("sales/s1/report.json"),
+		Body: bytes.NewReader([]byte("{}"))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3.NewPresignClient(c).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String("sales/s1/report.csv")}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Call
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var c Call
+		if err := json.Unmarshal(line, &c); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		got = append(got, c)
+	}
+	want := []Call{
+		{Function: "admin", Action: "s3:PutObject", Resource: srv.Bucket + "/sales/s1/report.json", Operation: "S3.PutObject"},
+		{Function: "admin", Action: "s3:GetObject", Resource: srv.Bucket + "/sales/s1/report.csv", Operation: "S3.GetObject"},
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
