@@ -75,8 +75,11 @@ rm -f "$calls"
 # it exits non-zero when go test does.
 gotestsum=(go tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --)
 
+# FLASHSALE_OPENAPI_STRICT=1 makes every local gateway the tests build check
+# each exchange against docs/openapi.yaml; the harnesses fail the test on a
+# violation (shared/local/openapicheck).
 echo "== go test -race ./... (recording AWS calls to $calls)"
-FLASHSALE_IAM_RECORD="$PWD/$calls" FLASHSALE_REQUIRE_EMULATORS=1 "${gotestsum[@]}" -race -count=1 -timeout 30m ./...
+FLASHSALE_IAM_RECORD="$PWD/$calls" FLASHSALE_REQUIRE_EMULATORS=1 FLASHSALE_OPENAPI_STRICT=1 "${gotestsum[@]}" -race -count=1 -timeout 30m ./...
 
 echo "== IAM parity: each function's role against the calls it made"
 FLASHSALE_IAM_PARITY="$PWD/$calls" "${gotestsum[@]}" -count=1 -run '^TestIAMParity$' ./template-tests

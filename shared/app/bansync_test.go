@@ -62,7 +62,9 @@ func TestBanSync_PutsTheBansInForceIntoTheIPSets(t *testing.T) {
 		req := events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/admin/ip-bans", Path: "/admin/ip-bans",
 			Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
 		setUser(&req, "root", apispec.GroupAdmin)
-		if resp, _ := a.Handlers[apispec.FunctionAdmin](ctx, req); resp.StatusCode != 201 {
+		resp, _ := a.Handlers[apispec.FunctionAdmin](ctx, req)
+		checkEvent(t, req, resp)
+		if resp.StatusCode != 201 {
 			t.Fatalf("ban %s: %d %s", body, resp.StatusCode, resp.Body)
 		}
 	}

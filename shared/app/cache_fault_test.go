@@ -58,10 +58,12 @@ func TestSaleCache_FailedRefreshDoesNotMultiplyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	buy := func(user string) int {
-		resp, err := a.Handlers[apispec.FunctionReserve](ctx, buyRequest(t, "cache", user, "k", `{"quantity":1}`))
+		req := buyRequest(t, "cache", user, "k", `{"quantity":1}`)
+		resp, err := a.Handlers[apispec.FunctionReserve](ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkEvent(t, req, resp)
 		return resp.StatusCode
 	}
 	if got := buy("warm"); got != 202 {

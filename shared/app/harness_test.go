@@ -24,6 +24,7 @@ import (
 	"flashsale/shared/dynamostore"
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/callcount"
+	"flashsale/shared/local/openapicheck"
 	"flashsale/shared/local/testclock"
 	"flashsale/shared/local/testenv"
 	"flashsale/shared/sqsqueue"
@@ -113,7 +114,27 @@ func (h *harness) call(tb testing.TB, function string, req events.APIGatewayProx
 	if err != nil {
 		tb.Fatalf("%s handler returned an error: %v", function, err)
 	}
+	checkEvent(tb, req, resp)
 	return resp
+}
+
+// apiDoc checks the exchanges tests hand straight to the handlers against
+// docs/openapi.yaml, as the gateway's check does for HTTP ones.
+var apiDoc = func() *openapicheck.Checker {
+	c, err := openapicheck.New(nil)
+	if err != nil {
+		panic(err) // docs/openapi.yaml is embedded: its own tests say what is wrong
+	}
+	return c
+}()
+
+// checkEvent fails the test if the handler's answer to req breaks
+// docs/openapi.yaml (or it answered 2xx to a request that does).
+func checkEvent(tb testing.TB, req events.APIGatewayProxyRequest, resp events.APIGatewayProxyResponse) {
+	tb.Helper()
+	if err := apiDoc.CheckEvent(context.Background(), req, resp); err != nil {
+		tb.Error(err)
+	}
 }
 
 // buy posts a purchase as user with an idempotency key.

@@ -55,7 +55,9 @@ func TestPreload_WarmedContainerMakesNoSaleRead(t *testing.T) {
 		reads     int64
 	}{{"warmed", warmed, 0}, {"cold", cold, 1}} {
 		before := h.ddbCalls.Operation("GetItem")
-		resp, err := tc.container.Handlers[apispec.FunctionReserve](ctx, buyRequest(t, saleID, "buyer-"+tc.name, "k1", `{"quantity":1}`))
+		req := buyRequest(t, saleID, "buyer-"+tc.name, "k1", `{"quantity":1}`)
+		resp, err := tc.container.Handlers[apispec.FunctionReserve](ctx, req)
+		checkEvent(t, req, resp)
 		if err != nil || resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("%s container's purchase = %d %s, %v; want 202", tc.name, resp.StatusCode, resp.Body, err)
 		}

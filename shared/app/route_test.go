@@ -16,6 +16,7 @@ import (
 	"flashsale/shared/apispec"
 	"flashsale/shared/app"
 	"flashsale/shared/local/gateway"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 )
@@ -88,6 +89,7 @@ func newMemApp(tb testing.TB) (*app.App, *gateway.Gateway) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	testenv.CheckOpenAPI(tb, g)
 	return a, g
 }
 
@@ -105,10 +107,12 @@ func TestRoutes_ReachAHandler(t *testing.T) {
 			if !ok {
 				t.Fatalf("no handler for function %s", r.Function)
 			}
-			resp, err := h(context.Background(), adminEvent(r, path, params, "{}"))
+			req := adminEvent(r, path, params, "{}")
+			resp, err := h(context.Background(), req)
 			if err != nil {
 				t.Fatalf("%s returned an error: %v", r.Function, err)
 			}
+			checkEvent(t, req, resp)
 			if isHandlerNoRoute(resp.StatusCode, resp.Body) {
 				t.Errorf("function %s: got %d %s, the answer for a route it does not serve", r.Function, resp.StatusCode, resp.Body)
 			}

@@ -29,6 +29,7 @@ import (
 	"flashsale/shared/local/gateway"
 	"flashsale/shared/local/poller"
 	"flashsale/shared/local/testclock"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/sqsqueue"
 )
 
@@ -170,6 +171,7 @@ func newWire(tb testing.TB) *wire {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	testenv.CheckOpenAPI(tb, g)
 	w.gw = httptest.NewServer(g)
 	tb.Cleanup(w.gw.Close)
 	// The client gives up well after any answer is due, so a stuck request

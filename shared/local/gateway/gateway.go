@@ -27,7 +27,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"golang.org/x/time/rate"
 
+	"flashsale/docs"
 	"flashsale/shared/apispec"
+	"flashsale/shared/local/openapicheck"
 )
 
 // DefaultAddr is where `flashsale dev` serves the gateway.
@@ -80,6 +82,15 @@ type Config struct {
 	LogRequests bool
 	// Now is the clock for throttling and request times; nil means time.Now.
 	Now func() time.Time
+	// OpenAPI checks every exchange against docs/openapi.yaml and keeps
+	// the violations (Gateway.OpenAPICheck). When nil, New makes one if
+	// openapicheck.Strict() (FLASHSALE_OPENAPI_STRICT=1, as `make test`
+	// sets), unless NoOpenAPICheck.
+	OpenAPI *openapicheck.Checker
+	// NoOpenAPICheck keeps the check off whatever the environment says:
+	// for throughput measurements, and tests whose fake handlers answer
+	// nothing like the API.
+	NoOpenAPICheck bool
 }
 
 // Gateway is an http.Handler that behaves like the deployed REST API.
@@ -97,6 +108,10 @@ type Gateway struct {
 
 	idPrefix [8]byte
 	idSeq    atomic.Uint64
+
+	// checked is the API behind the OpenAPI check; nil when it is off.
+	checked http.Handler
+	check   *openapicheck.Checker
 
 	// authorizers caches each verified token's authorizer context.
 	authorizers     sync.Map
@@ -144,7 +159,34 @@ func New(cfg Config) (*Gateway, error) {
 		}
 	}
 	rand.Read(g.idPrefix[:]) // never fails (crypto/rand panics instead)
+	g.check = cfg.OpenAPI
+	if g.check == nil && !cfg.NoOpenAPICheck && openapicheck.Strict() {
+		var err error
+		g.check, err = openapicheck.New(func(v string) { g.log.Error("OpenAPI violation", "violation", v) })
+		if err != nil {
+			return nil, err
+		}
+	}
+	if g.check != nil && !cfg.NoOpenAPICheck {
+		g.checked = g.check.Wrap(http.HandlerFunc(g.serveAPI))
+	}
 	return g, nil
+}
+
+// OpenAPICheck returns the gateway's OpenAPI checker, nil when it runs
+// none; harnesses fail their test on its Err once the server has stopped.
+func (g *Gateway) OpenAPICheck() *openapicheck.Checker { return g.check }
+
+// DocPath is where the gateway serves the API's OpenAPI document. It is
+// not an API route: the deployed API has no such path.
+const DocPath = "/openapi.yaml"
+
+func serveDoc(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "application/yaml")
+	h.Set("Content-Length", strconv.Itoa(len(docs.OpenAPI)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(docs.OpenAPI) // a failed write means the client left
 }
 
 // Gateway answers of its own, in API Gateway's shape, with the x-amzn-ErrorType
@@ -197,6 +239,19 @@ func handlerError(code, message string) string {
 // method throttles, authorizer, API key and usage plan, then the integration
 // (the handler).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == DocPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		serveDoc(w)
+		return
+	}
+	if g.checked != nil {
+		g.checked.ServeHTTP(w, r)
+		return
+	}
+	g.serveAPI(w, r)
+}
+
+// serveAPI is ServeHTTP for the API's routes.
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
 	reqID := g.requestID()
 	status := g.serve(w, r, start, reqID)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"flashsale/shared/local/devstack"
+	"flashsale/shared/local/gateway"
 )
 
 // StackConfig returns a devstack.Config for a whole local stack on the test
@@ -41,6 +42,10 @@ func OpenStack(tb testing.TB, cfg devstack.Config) *devstack.Stack {
 		if err := st.Close(); err != nil {
 			tb.Errorf("close the local stack: %v", err)
 		}
+		// Closed, so every exchange has been checked.
+		if err := st.Gateway.OpenAPICheck().Err(); err != nil {
+			tb.Errorf("exchanges that break docs/openapi.yaml:\n%v", err)
+		}
 		// Not tb.Context(): it is already cancelled when cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -49,4 +54,18 @@ func OpenStack(tb testing.TB, cfg devstack.Config) *devstack.Stack {
 		}
 	})
 	return st
+}
+
+// CheckOpenAPI fails the test, when it ends, on each exchange that broke
+// docs/openapi.yaml in gw's OpenAPI check (which runs when
+// FLASHSALE_OPENAPI_STRICT=1, as `make test` sets). Call it before
+// registering the cleanup that stops gw's server: cleanups run last
+// first, so the check then sees every exchange.
+func CheckOpenAPI(tb testing.TB, gw *gateway.Gateway) {
+	tb.Helper()
+	tb.Cleanup(func() {
+		if err := gw.OpenAPICheck().Err(); err != nil {
+			tb.Errorf("exchanges that break docs/openapi.yaml:\n%v", err)
+		}
+	})
 }

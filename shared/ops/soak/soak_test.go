@@ -14,6 +14,7 @@ import (
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/gateway"
+	"flashsale/shared/local/testenv"
 	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
 	"flashsale/shared/ops/soak"
@@ -78,6 +79,7 @@ func TestRun_PlaysEveryKindAndStopsByItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.CheckOpenAPI(t, gw)
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	var buyers []string
