@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"flashsale/shared/apispec"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
 )
@@ -137,7 +138,7 @@ func stackPayAndReport(tb testing.TB, bin, state, url, buyerToken, orderID strin
 	if got := rows[1]; got[0] != orderID || got[1] != "alice" || got[4] != "paid" {
 		tb.Errorf("order row = %q, want %s by alice, paid", got, orderID)
 	}
-	if got, want := rows[2], []string{"TOTAL", "", "1", "1999", "", "", ""}; !slices.Equal(got, want) {
+	if got, want := rows[2], []string{"TOTAL", "", "1", "1999", "paid", "", "", "USD"}; !slices.Equal(got, want) {
 		tb.Errorf("TOTAL row = %q, want %q (one paid unit at 19.99)", got, want)
 	}
 
@@ -226,7 +227,10 @@ func stackHTTP(tb testing.TB, method, url string, headers map[string]string, bod
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	c := http.Client{Timeout: 5 * time.Second}
+	// The gateway answers within its integration timeout (a 504 past it),
+	// so the client waits a little longer than that: on a loaded machine a
+	// settle can take seconds, and a client timeout would hide the answer.
+	c := http.Client{Timeout: apispec.IntegrationTimeout + 5*time.Second}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err.Error()

@@ -21,7 +21,7 @@ const (
 	FormatHTML = "html"
 )
 
-// ReportFormats lists every format, in the order the archive writes them.
+// ReportFormats lists every format.
 var ReportFormats = []string{FormatJSON, FormatCSV, FormatXLSX, FormatHTML}
 
 // ReportArchive keeps every published report version as files finance can
@@ -38,6 +38,9 @@ type ReportArchive interface {
 	// Link is a URL that downloads that file without credentials until ttl
 	// has passed (a presigned GET).
 	Link(ctx context.Context, saleID, format string, ttl time.Duration) (string, error)
+	// Holds reports whether the archive has the sale's latest version
+	// complete (its JSON, which Publish writes last).
+	Holds(ctx context.Context, saleID string) (bool, error)
 }
 
 // ReportFile is one stored report file. The caller closes Body.

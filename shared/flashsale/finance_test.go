@@ -18,6 +18,7 @@ type recordingArchive struct {
 	mu        sync.Mutex
 	published []flashsale.Report
 	fail      error
+	lost      bool // the files are gone (Holds answers false)
 }
 
 func (a *recordingArchive) Publish(_ context.Context, r flashsale.Report) error {
@@ -27,6 +28,7 @@ func (a *recordingArchive) Publish(_ context.Context, r flashsale.Report) error 
 		return a.fail
 	}
 	a.published = append(a.published, r)
+	a.lost = false
 	return nil
 }
 
@@ -36,6 +38,13 @@ func (a *recordingArchive) Open(context.Context, string, string) (flashsale.Repo
 
 func (a *recordingArchive) Link(context.Context, string, string, time.Duration) (string, error) {
 	return "", errors.New("not kept")
+}
+
+// Holds is true once something was published; lose empties the archive.
+func (a *recordingArchive) Holds(context.Context, string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.published) > 0 && !a.lost, nil
 }
 
 func (a *recordingArchive) count() int {
@@ -243,5 +252,40 @@ func TestParsePeriod(t *testing.T) {
 				t.Errorf("ParsePeriod(%q, %q) = %v, want %s mentioning %q", tc.from, tc.to, err, tc.wantCode, tc.wantIn)
 			}
 		})
+	}
+}
+
+func TestPublish_OnDemandSettlementRewritesLostFiles(t *testing.T) {
+	archive := &recordingArchive{}
+	e := newEnv(t, flashsale.WithReportArchive(archive))
+	ctx := context.Background()
+	e.createSale(t, "s", 10, 1, 5)
+	e.buy(t, "s", "a", "k1", 1)
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	// The files are gone (a local stack restarted with its tables kept).
+	archive.mu.Lock()
+	archive.lost = true
+	archive.mu.Unlock()
+	if err := e.svc.SettleAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := archive.count(); got != 1 {
+		t.Errorf("a scheduled run wrote files (%d versions); it must not read the archive", got)
+	}
+	if _, err := e.svc.Settle(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := archive.count(); got != 2 {
+		t.Errorf("on-demand settlement left the files missing: %d versions, want 2", got)
+	}
+	// Nothing changed, so the period index did not gain a version.
+	day := e.clock.Now().UTC().Format(flashsale.DayLayout)
+	if n := e.store.Calls()["RecordSettled"]; n != 1 {
+		t.Errorf("RecordSettled called %d times, want 1 (only the first version)", n)
+	}
+	if p, err := e.svc.PeriodReport(ctx, day, day); err != nil || len(p.Sales) != 1 {
+		t.Errorf("period: %+v, %v", p, err)
 	}
 }

@@ -74,7 +74,7 @@ func (s *Service) Settle(ctx context.Context, saleID string) (Report, error) {
 	if err := s.awaitLease(ctx, saleID, owner); err != nil {
 		return Report{}, err
 	}
-	return s.settle(ctx, saleID, owner)
+	return s.settle(ctx, saleID, owner, true)
 }
 
 // SettleAll settles every sale that is running or ended within the last
@@ -97,7 +97,7 @@ func (s *Service) SettleAll(ctx context.Context) error {
 			continue
 		}
 		if err == nil {
-			_, err = s.settle(ctx, st.ID, owner)
+			_, err = s.settle(ctx, st.ID, owner, false)
 		}
 		if errors.Is(err, ErrSettlementIncomplete) {
 			// Out of time: the sales not reached wait for the next run.
@@ -169,7 +169,12 @@ func (s *Service) awaitLease(ctx context.Context, saleID, owner string) error {
 // the leak repair and before the report) once the deadline is within
 // settleStopMargin, and returns ErrSettlementIncomplete; a store call that
 // the deadline itself cuts counts as the same stop.
-func (s *Service) settle(ctx context.Context, saleID, owner string) (rep Report, err error) {
+//
+// onDemand is an admin's run (Settle): it also checks that the archive
+// holds the latest version's files and writes them again if not (files
+// lost, e.g. a local stack restarted with its tables kept), so "settle
+// again" always brings a report back. Scheduled runs skip that read.
+func (s *Service) settle(ctx context.Context, saleID, owner string, onDemand bool) (rep Report, err error) {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
@@ -203,7 +208,7 @@ func (s *Service) settle(ctx context.Context, saleID, owner string) (rep Report,
 	if err := stopDue(ctx, "before the report"); err != nil {
 		return Report{}, err
 	}
-	report, err := s.publish(ctx, saleID, now)
+	report, err := s.publish(ctx, saleID, now, onDemand)
 	if err != nil {
 		return Report{}, err
 	}
@@ -336,8 +341,10 @@ type published struct {
 // changed since the last run (Fingerprint) is a new version: the archive
 // gets its files, then the period index its day's line, and last the
 // store its summary, which is what says a version is complete. A run that
-// changed nothing rewrites only the summary's generatedAt.
-func (s *Service) publish(ctx context.Context, saleID string, now time.Time) (published, error) {
+// changed nothing rewrites only the summary's generatedAt, unless
+// verifyFiles finds the archive without the version's files: then they
+// are written again (the period index already has the version).
+func (s *Service) publish(ctx context.Context, saleID string, now time.Time, verifyFiles bool) (published, error) {
 	report, err := s.buildReport(ctx, saleID, now)
 	if err != nil {
 		return published{}, err
@@ -354,25 +361,34 @@ func (s *Service) publish(ctx context.Context, saleID string, now time.Time) (pu
 	case !errors.Is(err, ErrNotSettled):
 		return published{}, s.unavailable(err, "read the report of %s", saleID)
 	}
+	writeFiles := changed && s.archive != nil
+	if !changed && verifyFiles && s.archive != nil {
+		holds, err := s.archive.Holds(ctx, saleID)
+		if err != nil {
+			return published{}, s.unavailable(err, "look for the report files of %s", saleID)
+		}
+		writeFiles = !holds
+	}
+	stored.Name = prev.Name
 	if changed {
 		st, err := s.store.Sale(ctx, saleID)
 		if err != nil {
 			return published{}, s.unavailable(err, "read sale %s", saleID)
 		}
 		stored.Name = st.Name
-		if s.archive != nil {
-			if err := s.archive.Publish(ctx, report); err != nil {
-				return published{}, s.unavailable(err, "publish the report of %s", saleID)
-			}
+	}
+	if writeFiles {
+		if err := s.archive.Publish(ctx, report); err != nil {
+			return published{}, s.unavailable(err, "publish the report of %s", saleID)
 		}
-		line := SettledSale{SaleID: saleID, Name: st.Name, Day: now.UTC().Format(DayLayout), GeneratedAt: now,
+	}
+	if changed {
+		line := SettledSale{SaleID: saleID, Name: stored.Name, Day: now.UTC().Format(DayLayout), GeneratedAt: now,
 			Currency: report.Currency, Units: report.Units, RevenueCents: report.RevenueCents,
 			RefundsDueCents: report.RefundsDueCents, Balanced: report.Balanced}
 		if err := s.store.RecordSettled(ctx, line); err != nil {
 			return published{}, s.unavailable(err, "index the report of %s", saleID)
 		}
-	} else {
-		stored.Name = prev.Name
 	}
 	if err := s.store.SaveReport(ctx, stored); err != nil {
 		return published{}, s.unavailable(err, "save report of %s", saleID)

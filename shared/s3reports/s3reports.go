@@ -112,6 +112,24 @@ func (a *Archive) Open(ctx context.Context, saleID, format string) (flashsale.Re
 	return flashsale.ReportFile{Body: out.Body, Size: aws.ToInt64(out.ContentLength), ContentType: ct}, nil
 }
 
+// Holds reports whether the sale's report.json exists: Publish writes it
+// last, so it stands for the whole version. A HEAD needs s3:GetObject
+// (and s3:ListBucket for a 404 rather than a 403); only the admin
+// function, which settles on demand, asks.
+func (a *Archive) Holds(ctx context.Context, saleID string) (bool, error) {
+	key := Key(saleID, flashsale.FormatJSON)
+	_, err := a.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.bucket), Key: aws.String(key)})
+	var notFound *types.NotFound
+	var noKey *types.NoSuchKey
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &notFound) || errors.As(err, &noKey):
+		return false, nil
+	}
+	return false, fmt.Errorf("head s3://%s/%s: %w", a.bucket, key, err)
+}
+
 // Link presigns a GET of the latest version of a sale's report in one
 // format, valid for ttl. It signs with the caller's credentials (in AWS
 // the function's role, whose session may end before ttl does: Lambda's

@@ -219,3 +219,27 @@ func TestLink(t *testing.T) {
 		t.Errorf("Content-Disposition %q, want %q", got, want)
 	}
 }
+
+func TestHolds(t *testing.T) {
+	a, c, bucket := archive(t)
+	ctx := context.Background()
+	if holds, err := a.Holds(ctx, "spring-1"); err != nil || holds {
+		t.Fatalf("Holds before any publish = %v, %v; want false, nil", holds, err)
+	}
+	if err := a.Publish(ctx, sample("2026-12-01T11:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	if holds, err := a.Holds(ctx, "spring-1"); err != nil || !holds {
+		t.Fatalf("Holds after a publish = %v, %v; want true, nil", holds, err)
+	}
+	if holds, _ := a.Holds(ctx, "other-sale"); holds {
+		t.Errorf("Holds(other-sale) = true, want false")
+	}
+	// Without its JSON (written last) a version is not whole.
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(s3reports.Key("spring-1", flashsale.FormatJSON))}); err != nil {
+		t.Fatal(err)
+	}
+	if holds, err := a.Holds(ctx, "spring-1"); err != nil || holds {
+		t.Errorf("Holds without report.json = %v, %v; want false, nil", holds, err)
+	}
+}

@@ -51,7 +51,8 @@ type Config struct {
 	// S3Addr is where the in-process S3 server (s3local) that keeps the
 	// report files listens; default 127.0.0.1:0 (a free port). It keeps
 	// them in memory: a restart forgets the files, though DataDir keeps
-	// the reports' summaries (the CLI then settles again to rewrite them).
+	// the reports' summaries (`flashsale report --settle` writes them again:
+	// on-demand settlement checks that the files are there).
 	S3Addr string
 	// DataDir makes a started DynamoDB Local keep its tables there.
 	DataDir string
