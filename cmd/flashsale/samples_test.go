@@ -57,14 +57,6 @@ var samples = map[string]sampleCase{
 // sampleBan is an IP ban the test adds, so ip-ban-sync has one to sync.
 const sampleBan = "198.51.100.0/24"
 
-// knownGaps are failures another branch fixes, each with the error the
-// stack logs for it: the sample is skipped only when it fails with exactly
-// that, so any other failure still counts.
-var knownGaps = map[string]string{
-	// The S3 reports archive comes to the local stack on another branch.
-	"admin-report.json": "no report archive is configured",
-}
-
 // TestInvoke_EverySample runs `flashsale invoke` with every file in events/
 // on a fresh local stack with the demo sale, as `make dev` seeds it: first
 // in the order of the file names, then again in reverse, so a sample
@@ -112,9 +104,6 @@ func TestInvoke_EverySample(t *testing.T) {
 					t.Fatalf("invoke %s with %s: %v\nlogs:\n%s", tc.function, name, err, logs.String())
 				}
 				t.Logf("invoke: %s", res.Summary)
-				if gap, ok := knownGaps[name]; ok && !res.OK && strings.Contains(logs.String(), gap) {
-					t.Skipf("known gap (%s): %s", gap, res.Summary)
-				}
 				if err := checkSample(tc, res); err != nil {
 					t.Errorf("%s: %v\nsummary: %s\nlogs:\n%s", name, err, res.Summary, logs.String())
 				}
