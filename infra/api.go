@@ -16,7 +16,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"flashsale/shared/apispec"
-	"flashsale/shared/reportfmt"
 )
 
 // api is the front door.
@@ -117,7 +116,7 @@ func (s *stack) newAPI(fns *functions, bans *ipSets) *api {
 		// API Gateway decodes it to bytes only for a type listed here that
 		// the request's Accept names. Only this type: a */* entry would
 		// also base64 every JSON request body on its way to the handlers.
-		BinaryMediaTypes: jsii.Strings(reportfmt.TypeXLSX),
+		BinaryMediaTypes: jsii.Strings(apispec.BinaryMediaTypes...),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName:            jsii.String(s.props.Stage),
 			ThrottlingRateLimit:  jsii.Number(s.limits.Stage.RateLimit),

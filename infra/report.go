@@ -92,18 +92,21 @@ func (s *stack) newReports(f *functions) *reports {
 	}))
 	// admin settles on demand (PutObject), serves a file of up to 4 MiB
 	// itself and presigns a download of a bigger one (GetObject: a
-	// presigned GET acts with the signer's permissions). ListBucket, on the
-	// prefix only, makes S3 answer a missing file with 404 NoSuchKey,
-	// which s3reports reads as not settled, rather than 403.
+	// presigned GET acts with the signer's permissions; HeadObject, which
+	// on-demand settlement uses to find lost files, needs it too).
+	// ListBucket makes S3 answer a GET or HEAD of a missing file with 404,
+	// which s3reports reads as not settled, rather than 403. It carries no
+	// s3:prefix condition: a GET or HEAD has no s3:prefix, so a condition
+	// would never match and S3 would answer 403. The bucket holds only
+	// report files, so the bucket-wide list reveals nothing else.
 	admin := f.byName[apispec.FunctionAdmin]
 	admin.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("s3:PutObject", "s3:GetObject"),
 		Resources: &[]*string{r.reportObjects()},
 	}))
 	admin.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:    jsii.Strings("s3:ListBucket"),
-		Resources:  &[]*string{r.bucket.BucketArn()},
-		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": s3reports.Prefix + "*"}},
+		Actions:   jsii.Strings("s3:ListBucket"),
+		Resources: &[]*string{r.bucket.BucketArn()},
 	}))
 	for _, fn := range []string{apispec.FunctionSettlement, apispec.FunctionAdmin} {
 		f.byName[fn].AddEnvironment(jsii.String(awsclient.EnvReportsBucket), r.bucket.BucketName(), nil)

@@ -154,10 +154,13 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(root, path)
 	}
-	// The soak section is `make soak`'s, a run of its own: keep it.
+	// The soak and reports sections come from runs of their own (`make
+	// soak`, the report benchmarks): keep them.
 	if old, err := os.ReadFile(path); err == nil {
-		if soak := soakSectionOf(old); soak != "" {
-			doc = withSoakSection(doc, soak)
+		for _, m := range [][2]string{{reportsBegin, reportsEnd}, {soakBegin, soakEnd}} {
+			if kept := sectionOf(old, m[0], m[1]); kept != "" {
+				doc = withSection(doc, m[0], m[1], kept)
+			}
 		}
 	}
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
@@ -166,6 +169,13 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "wrote %s in %s\n", o.out, time.Since(started).Round(time.Second))
 	return nil
 }
+
+// Markers around the reports section (docs/BENCHMARKS.md), written from
+// the report renderers' and archive's Go benchmarks.
+const (
+	reportsBegin = "<!-- reports:begin -->"
+	reportsEnd   = "<!-- reports:end -->"
+)
 
 // benchEnv is what every measurement shares: a local stack of its own with
 // call counters under the app's clients, a bare baseline server, and tokens.

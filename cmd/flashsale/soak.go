@@ -282,13 +282,19 @@ func writeSoakSection(path, doc string) error {
 // withSoakSection puts section in place of the markers' section of doc, or
 // at its end.
 func withSoakSection(doc, section string) string {
-	if i := strings.Index(doc, soakBegin); i >= 0 {
-		if j := strings.Index(doc[i:], soakEnd); j >= 0 {
-			end := i + j + len(soakEnd)
-			if end < len(doc) && doc[end] == '\n' {
-				end++
+	return withSection(doc, soakBegin, soakEnd, section)
+}
+
+// withSection puts section in place of the section between begin and end
+// in doc, or at its end.
+func withSection(doc, begin, end, section string) string {
+	if i := strings.Index(doc, begin); i >= 0 {
+		if j := strings.Index(doc[i:], end); j >= 0 {
+			stop := i + j + len(end)
+			if stop < len(doc) && doc[stop] == '\n' {
+				stop++
 			}
-			return doc[:i] + section + doc[end:]
+			return doc[:i] + section + doc[stop:]
 		}
 	}
 	if doc != "" && !strings.HasSuffix(doc, "\n\n") {
@@ -298,14 +304,18 @@ func withSoakSection(doc, section string) string {
 }
 
 // soakSectionOf returns the soak section of doc, markers included, or "".
-func soakSectionOf(doc []byte) string {
-	i := bytes.Index(doc, []byte(soakBegin))
+func soakSectionOf(doc []byte) string { return sectionOf(doc, soakBegin, soakEnd) }
+
+// sectionOf returns the section between begin and end, markers included,
+// or "".
+func sectionOf(doc []byte, begin, end string) string {
+	i := bytes.Index(doc, []byte(begin))
 	if i < 0 {
 		return ""
 	}
-	j := bytes.Index(doc[i:], []byte(soakEnd))
+	j := bytes.Index(doc[i:], []byte(end))
 	if j < 0 {
 		return ""
 	}
-	return string(doc[i:i+j+len(soakEnd)]) + "\n"
+	return string(doc[i:i+j+len(end)]) + "\n"
 }

@@ -51,3 +51,15 @@ func TestDev_RejectsANonPositiveGrace(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchKeepsTheReportsSection(t *testing.T) {
+	section := reportsBegin + "\nreports figures\n" + reportsEnd + "\n"
+	old := []byte("# old bench\n" + section + "<!-- soak:begin -->\nsoak\n<!-- soak:end -->\n")
+	kept := sectionOf(old, reportsBegin, reportsEnd)
+	if kept != section {
+		t.Fatalf("sectionOf = %q, want %q", kept, section)
+	}
+	if got := withSection("# new bench\n", reportsBegin, reportsEnd, kept); !strings.HasSuffix(got, section) || !strings.HasPrefix(got, "# new bench") {
+		t.Errorf("withSection = %q, want the new bench then the kept section", got)
+	}
+}

@@ -3,6 +3,12 @@
 // stack and the local gateway both read it, so the two cannot drift apart.
 package apispec
 
+import (
+	"mime"
+	"slices"
+	"strings"
+)
+
 // Function names. Each is a folder under functions/ and a Lambda in the stack.
 const (
 	FunctionSaleInfo       = "sale-info"
@@ -138,3 +144,19 @@ const MaxBodyBytes = 10 * 1024
 // BodyTooLargeMessage is the message of every 413 body_too_large answer, from
 // a handler or from the local gateway.
 const BodyTooLargeMessage = "request body exceeds 10 KB"
+
+// BinaryMediaTypes are the REST API's binary media types: the report
+// workbook. API Gateway decodes a function's base64 answer to bytes only
+// when the request's Accept header names one of them first; otherwise the
+// client gets the base64 text. The stack sets them (infra) and the local
+// gateway applies the same rule.
+var BinaryMediaTypes = []string{"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+// DecodesBinary reports whether API Gateway would turn a base64 answer to
+// a request with this Accept header into bytes: its first media type is
+// one of BinaryMediaTypes.
+func DecodesBinary(accept string) bool {
+	first, _, _ := strings.Cut(accept, ",")
+	mt, _, err := mime.ParseMediaType(strings.TrimSpace(first))
+	return err == nil && slices.Contains(BinaryMediaTypes, mt)
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 )
@@ -38,9 +39,10 @@ type ReportArchive interface {
 	// Link is a URL that downloads that file without credentials until ttl
 	// has passed (a presigned GET).
 	Link(ctx context.Context, saleID, format string, ttl time.Duration) (string, error)
-	// Holds reports whether the archive has the sale's latest version
-	// complete (its JSON, which Publish writes last).
-	Holds(ctx context.Context, saleID string) (bool, error)
+	// Holds reports whether the archive's latest version of the sale's
+	// report is complete and is the one with this fingerprint (its JSON,
+	// which Publish writes last, carries the fingerprint).
+	Holds(ctx context.Context, saleID, fingerprint string) (bool, error)
 }
 
 // ReportFile is one stored report file. The caller closes Body.
@@ -55,28 +57,31 @@ type ReportFile struct {
 func WithReportArchive(a ReportArchive) Option { return func(s *Service) { s.archive = a } }
 
 // StoredReport is what the store keeps of a sale's latest report: the
-// report without its order and refund lines (those live in the archive),
+// report without its lines (orders, refunds, adjustments: those live in
+// the archive),
 // and a fingerprint of the whole, so settlement publishes a new version
 // only when something changed.
 type StoredReport struct {
 	Report
-	Name        string
-	Fingerprint string
-	OrderLines  int
-	RefundLines int
+	Name            string
+	Fingerprint     string
+	OrderLines      int
+	RefundLines     int
+	AdjustmentLines int
 }
 
-// Summary is r without its order and refund lines: bounded in size
-// however big the sale.
+// Summary is r without its order, refund and adjustment lines (a burst of
+// dead requests adds an adjustment each): bounded in size however big the
+// sale.
 func (r Report) Summary() Report {
-	r.Orders, r.Refunds = nil, nil
-	r.Adjustments = append([]Adjustment(nil), r.Adjustments...)
+	r.Orders, r.Refunds, r.Adjustments = nil, nil, nil
 	return r
 }
 
 // Fingerprint identifies a report's content: everything but generatedAt.
 func (r Report) Fingerprint() string {
 	r.GeneratedAt = ""
+	r.Adjustments = slices.Clone(r.Adjustments) // r is a copy, its lists are not
 	for i := range r.Adjustments {
 		if r.Adjustments[i].Kind == AdjustmentInLimbo {
 			// Rewritten at each run; its units already count in the figures.
@@ -233,13 +238,22 @@ var ErrNoArchive = errors.New("no report archive is configured")
 // ReportFile opens the latest file of a settled sale's report.
 // Errors: ErrSaleNotFound, ErrNotSettled, ErrNoArchive, ErrUnavailable.
 func (s *Service) ReportFile(ctx context.Context, saleID, format string) (ReportFile, error) {
-	if _, err := s.LatestReport(ctx, saleID); err != nil {
+	stored, err := s.LatestReport(ctx, saleID)
+	if err != nil {
 		return ReportFile{}, err
 	}
 	if s.archive == nil {
 		return ReportFile{}, ErrNoArchive
 	}
 	f, err := s.archive.Open(ctx, saleID, format)
+	if errors.Is(err, ErrNotSettled) && stored.Fingerprint == "" && stored.Orders != nil {
+		// Stored before reports went to the archive: the item holds the
+		// whole report, so the first read publishes it.
+		if err := s.archive.Publish(ctx, stored.Report); err != nil {
+			return ReportFile{}, s.unavailable(err, "publish the stored report of %s", saleID)
+		}
+		f, err = s.archive.Open(ctx, saleID, format)
+	}
 	if err != nil {
 		return ReportFile{}, s.unavailable(err, "open the %s report of %s", format, saleID)
 	}

@@ -1,8 +1,11 @@
 package flashsale_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"sync"
@@ -32,8 +35,18 @@ func (a *recordingArchive) Publish(_ context.Context, r flashsale.Report) error 
 	return nil
 }
 
+// Open serves the latest published report's JSON, whatever the format.
 func (a *recordingArchive) Open(context.Context, string, string) (flashsale.ReportFile, error) {
-	return flashsale.ReportFile{}, errors.New("not kept")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.published) == 0 || a.lost {
+		return flashsale.ReportFile{}, flashsale.ErrNotSettled
+	}
+	b, err := json.Marshal(a.published[len(a.published)-1])
+	if err != nil {
+		return flashsale.ReportFile{}, err
+	}
+	return flashsale.ReportFile{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), ContentType: "application/json"}, nil
 }
 
 func (a *recordingArchive) Link(context.Context, string, string, time.Duration) (string, error) {
@@ -41,10 +54,10 @@ func (a *recordingArchive) Link(context.Context, string, string, time.Duration) 
 }
 
 // Holds is true once something was published; lose empties the archive.
-func (a *recordingArchive) Holds(context.Context, string) (bool, error) {
+func (a *recordingArchive) Holds(_ context.Context, _, fingerprint string) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.published) > 0 && !a.lost, nil
+	return len(a.published) > 0 && !a.lost && a.published[len(a.published)-1].Fingerprint() == fingerprint, nil
 }
 
 func (a *recordingArchive) count() int {
@@ -287,5 +300,65 @@ func TestPublish_OnDemandSettlementRewritesLostFiles(t *testing.T) {
 	}
 	if p, err := e.svc.PeriodReport(ctx, day, day); err != nil || len(p.Sales) != 1 {
 		t.Errorf("period: %+v, %v", p, err)
+	}
+}
+
+func TestFingerprint_LeavesTheReportAlone(t *testing.T) {
+	r := flashsale.Report{SaleID: "s", GeneratedAt: "2026-12-01T10:00:00Z",
+		Adjustments: []flashsale.Adjustment{{Kind: flashsale.AdjustmentInLimbo, Units: 2, At: "2026-12-01T10:00:00Z"}}}
+	a := r.Fingerprint()
+	if r.Adjustments[0].At == "" || r.GeneratedAt == "" {
+		t.Fatalf("Fingerprint changed its report: %+v", r)
+	}
+	later := r
+	later.GeneratedAt = "2026-12-01T10:05:00Z"
+	later.Adjustments = []flashsale.Adjustment{{Kind: flashsale.AdjustmentInLimbo, Units: 2, At: "2026-12-01T10:05:00Z"}}
+	if later.Fingerprint() != a {
+		t.Errorf("a later run with the same content has another fingerprint")
+	}
+	later.Adjustments[0].Units = 3
+	if later.Fingerprint() == a {
+		t.Errorf("other units in limbo, same fingerprint")
+	}
+}
+
+// TestReportFile_PublishesAReportStoredBeforeTheArchive: an item written
+// before reports went to S3 holds the whole report and no fingerprint; the
+// first read publishes it, so old sales keep their reports.
+func TestReportFile_PublishesAReportStoredBeforeTheArchive(t *testing.T) {
+	archive := &recordingArchive{}
+	e := newEnv(t, flashsale.WithReportArchive(archive))
+	ctx := context.Background()
+	e.createSale(t, "old", 10, 1, 5)
+	old := flashsale.Report{SaleID: "old", GeneratedAt: "2026-11-01T10:00:00Z", Currency: "USD", Balanced: true,
+		Units:   flashsale.ReportUnits{Loaded: 10, Available: 9, Paid: 1},
+		Orders:  []flashsale.ReportOrder{{OrderID: "old.a", UserID: "u", Quantity: 1, AmountCents: 1999, Status: "paid"}},
+		Refunds: []flashsale.Refund{}, Adjustments: []flashsale.Adjustment{}, RevenueCents: 1999}
+	if err := e.mem.SaveReport(ctx, flashsale.StoredReport{Report: old}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.svc.ReportFile(ctx, "old", flashsale.FormatJSON)
+	if err != nil {
+		t.Fatalf("ReportFile of a report stored before the archive: %v", err)
+	}
+	defer f.Body.Close()
+	var got flashsale.Report
+	if err := json.NewDecoder(f.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.GeneratedAt != old.GeneratedAt || len(got.Orders) != 1 || archive.count() != 1 {
+		t.Errorf("served %+v after %d publishes, want the stored report, published once", got, archive.count())
+	}
+	// A summary (new style, with a fingerprint) whose files are missing is
+	// not settled: there is nothing whole to publish from.
+	e.createSale(t, "new", 10, 1, 5)
+	if err := e.mem.SaveReport(ctx, flashsale.StoredReport{Report: flashsale.Report{SaleID: "new"}, Fingerprint: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	archive.mu.Lock()
+	archive.lost = true
+	archive.mu.Unlock()
+	if _, err := e.svc.ReportFile(ctx, "new", flashsale.FormatJSON); !errors.Is(err, flashsale.ErrNotSettled) {
+		t.Errorf("ReportFile with lost files = %v, want ErrNotSettled", err)
 	}
 }

@@ -351,7 +351,7 @@ func (s *Service) publish(ctx context.Context, saleID string, now time.Time, ver
 	}
 	p := published{Report: report}
 	stored := StoredReport{Report: report.Summary(), Fingerprint: report.Fingerprint(),
-		OrderLines: len(report.Orders), RefundLines: len(report.Refunds)}
+		OrderLines: len(report.Orders), RefundLines: len(report.Refunds), AdjustmentLines: len(report.Adjustments)}
 	changed := true
 	prev, err := s.store.Report(ctx, saleID)
 	switch {
@@ -363,7 +363,7 @@ func (s *Service) publish(ctx context.Context, saleID string, now time.Time, ver
 	}
 	writeFiles := changed && s.archive != nil
 	if !changed && verifyFiles && s.archive != nil {
-		holds, err := s.archive.Holds(ctx, saleID)
+		holds, err := s.archive.Holds(ctx, saleID, stored.Fingerprint)
 		if err != nil {
 			return published{}, s.unavailable(err, "look for the report files of %s", saleID)
 		}

@@ -273,12 +273,26 @@ func NewAdmin(svc *flashsale.Service, log *slog.Logger) Routes {
 			if err != nil {
 				return events.APIGatewayProxyResponse{}, err
 			}
+			if format == flashsale.FormatXLSX && !apispec.DecodesBinary(header(req, "Accept")) {
+				// API Gateway would hand the client base64 text: send the
+				// link, whose answer S3 serves as bytes.
+				f.Body.Close()
+				return reportLink(ctx, svc, id, format)
+			}
 			return reportFile(ctx, svc, id, format, f)
 		}),
 		apispec.RouteReports: admin(log, finance, func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			format, ok := reportfmt.Negotiate(header(req, "Accept"))
 			if !ok {
 				return notAcceptable(), nil
+			}
+			if format == flashsale.FormatXLSX && !apispec.DecodesBinary(header(req, "Accept")) {
+				// Made on the fly, so there is no file to link to, and API
+				// Gateway would hand the client base64 text.
+				var body errorBody
+				body.Error.Code = "not_acceptable"
+				body.Error.Message = "a workbook is answered only to an Accept header that names " + reportfmt.TypeXLSX + " first"
+				return JSON(http.StatusNotAcceptable, body), nil
 			}
 			from, to := req.QueryStringParameters["from"], req.QueryStringParameters["to"]
 			p, err := svc.PeriodReport(ctx, from, to)

@@ -18,6 +18,7 @@ import (
 	"flashsale/shared/flashsale"
 	"flashsale/shared/handler"
 	"flashsale/shared/local/testclock"
+	"flashsale/shared/local/openapicheck"
 	"flashsale/shared/local/testenv"
 	"flashsale/shared/memqueue"
 	"flashsale/shared/memstore"
@@ -142,8 +143,25 @@ func call(tb testing.TB, h handler.Func, req events.APIGatewayProxyRequest) even
 	if err != nil {
 		tb.Fatalf("%s %s: handler returned error %v, want a response", req.HTTPMethod, req.Path, err)
 	}
+	// Every answer to a route of the API must be one docs/openapi.yaml
+	// describes. (Tests of the dispatch tables send methods that API
+	// Gateway would answer itself, before any handler.)
+	if _, route := apispec.Lookup(apispec.KeyOf(req.HTTPMethod, req.Resource)); route {
+		if err := apiDoc.CheckEvent(context.Background(), req, resp); err != nil {
+			tb.Error(err)
+		}
+	}
 	return resp
 }
+
+// apiDoc checks exchanges against docs/openapi.yaml (openapicheck's policy).
+var apiDoc = func() *openapicheck.Checker {
+	c, err := openapicheck.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 // readEvent reads a sample payload from events/ into v.
 func readEvent(tb testing.TB, name string, v any) {

@@ -13,7 +13,7 @@ import (
 
 func TestReminders_Routes(t *testing.T) {
 	f := newFixture(t)
-	f.createSale(t, "spring-1", 10, 1, 1)
+	f.createSale(t, "spring-2", 10, 1, 1) // the sample names spring-2, a sale not yet open
 	f.clock.Set(saleStart.Add(-time.Hour))
 	post, del := f.reminders[apispec.RouteRemindMe], f.reminders[apispec.RouteRemindMeNot]
 	req := loadEvent(t, "reminder.json")
@@ -26,14 +26,16 @@ func TestReminders_Routes(t *testing.T) {
 	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
 		t.Fatal(err)
 	}
-	if want := flashsale.FormatTime(saleStart.Add(-flashsale.DefaultLead)); body.SaleID != "spring-1" || body.RemindAt != want {
-		t.Errorf("POST body = %s; want saleId spring-1, remindAt %s", resp.Body, want)
+	if want := flashsale.FormatTime(saleStart.Add(-flashsale.DefaultLead)); body.SaleID != "spring-2" || body.RemindAt != want {
+		t.Errorf("POST body = %s; want saleId spring-2, remindAt %s", resp.Body, want)
 	}
 	if resp := call(t, post, req); resp.StatusCode != http.StatusOK {
 		t.Fatalf("second POST = %d %s; want 200", resp.StatusCode, resp.Body)
 	}
+	delReq := req
+	delReq.HTTPMethod, delReq.Body = http.MethodDelete, ""
 	for range 2 {
-		if resp := call(t, del, req); resp.StatusCode != http.StatusNoContent || resp.Body != "" {
+		if resp := call(t, del, delReq); resp.StatusCode != http.StatusNoContent || resp.Body != "" {
 			t.Fatalf("DELETE = %d %q; want 204 with no body", resp.StatusCode, resp.Body)
 		}
 	}
@@ -44,11 +46,11 @@ func TestReminders_Routes(t *testing.T) {
 	// remindAt is absent; from the opening on, 409.
 	f.clock.Set(saleStart.Add(-5 * time.Minute))
 	resp = call(t, post, asUser(req, "late"))
-	if want := `{"saleId":"spring-1","remindAt":"` + flashsale.FormatTime(saleStart.Add(-time.Minute)) + `"}`; resp.StatusCode != http.StatusCreated || resp.Body != want {
+	if want := `{"saleId":"spring-2","remindAt":"` + flashsale.FormatTime(saleStart.Add(-time.Minute)) + `"}`; resp.StatusCode != http.StatusCreated || resp.Body != want {
 		t.Errorf("POST within the lead = %d %s; want 201 %s", resp.StatusCode, resp.Body, want)
 	}
 	f.clock.Set(saleStart.Add(-30 * time.Second))
-	if resp = call(t, post, asUser(req, "later")); resp.StatusCode != http.StatusCreated || resp.Body != `{"saleId":"spring-1"}` {
+	if resp = call(t, post, asUser(req, "later")); resp.StatusCode != http.StatusCreated || resp.Body != `{"saleId":"spring-2"}` {
 		t.Errorf("POST after the last call = %d %s; want 201 without remindAt", resp.StatusCode, resp.Body)
 	}
 	f.clock.Set(saleStart)

@@ -64,7 +64,9 @@ func newWaterfall(u flashsale.ReportUnits) waterfall {
 		if len(wf.Rows) > 0 && wf.Rule > 0 {
 			y += 12 // room for the rule
 		}
-		lo, hi := min(from, to), max(from, to)
+		// An oversold report can step below zero: draw from the axis, while
+		// the value shown stays the true one.
+		lo, hi := max(min(from, to), 0), max(from, to, 0)
 		wf.Rows = append(wf.Rows, waterfallRow{Label: label, Value: value, Class: class,
 			Y: y + (wfRowH-wfBarH)/2, TextY: y + wfRowH/2 + 4,
 			X: wfLabelW + float64(lo)*scale, W: float64(hi-lo) * scale})
@@ -97,6 +99,12 @@ func newWaterfall(u flashsale.ReportUnits) waterfall {
 	wf.Rule = 4 + len(wf.Rows)*wfRowH + 6
 	add("Expired, back to stock", "back", 0, u.Expired, plus(u.Expired))
 	add("Cancelled, back to stock", "back", u.Expired, u.Expired+u.Cancelled, plus(u.Cancelled))
+	// The bars add up here too: a gap gets its own bar.
+	if d := u.Restocked - u.Expired - u.Cancelled; d > 0 {
+		add("+ Unexplained", "bad", u.Expired+u.Cancelled, u.Restocked, plus(d))
+	} else if d < 0 {
+		add("− Unexplained", "bad", u.Expired+u.Cancelled, u.Restocked, minus(-d))
+	}
 	add("= Restocked", "total", 0, u.Restocked, strconv.FormatInt(u.Restocked, 10))
 	last := wf.Rows[len(wf.Rows)-1]
 	wf.Height = last.Y + wfBarH + 8

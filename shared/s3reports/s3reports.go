@@ -33,6 +33,11 @@ func Key(saleID, format string) string {
 // a listing of the bucket's versions.
 const MetaGeneratedAt = "generated-at"
 
+// MetaFingerprint (x-amz-meta-fingerprint) is the report's
+// flashsale.Report.Fingerprint, so Holds can tell whether the latest
+// files are the version the store's summary describes.
+const MetaFingerprint = "fingerprint"
+
 // Archive is a flashsale.ReportArchive on one bucket.
 type Archive struct {
 	client  *s3.Client
@@ -69,6 +74,7 @@ var publishOrder = func() []string {
 // the report and one rendered file (about 15 MB of JSON for 100,000
 // orders: within a single PutObject's reach, no multipart upload).
 func (a *Archive) Publish(ctx context.Context, r flashsale.Report) error {
+	meta := map[string]string{MetaGeneratedAt: r.GeneratedAt, MetaFingerprint: r.Fingerprint()}
 	var buf bytes.Buffer
 	for _, format := range publishOrder {
 		buf.Reset()
@@ -84,7 +90,7 @@ func (a *Archive) Publish(ctx context.Context, r flashsale.Report) error {
 			ContentType:   aws.String(reportfmt.ContentType(format)),
 			// A presigned download saves under a name that says what it is.
 			ContentDisposition: aws.String(fmt.Sprintf(`attachment; filename="%s-report%s"`, r.SaleID, reportfmt.Ext(format))),
-			Metadata:           map[string]string{MetaGeneratedAt: r.GeneratedAt},
+			Metadata:           meta,
 		})
 		if err != nil {
 			return fmt.Errorf("put s3://%s/%s: %w", a.bucket, key, err)
@@ -112,18 +118,18 @@ func (a *Archive) Open(ctx context.Context, saleID, format string) (flashsale.Re
 	return flashsale.ReportFile{Body: out.Body, Size: aws.ToInt64(out.ContentLength), ContentType: ct}, nil
 }
 
-// Holds reports whether the sale's report.json exists: Publish writes it
-// last, so it stands for the whole version. A HEAD needs s3:GetObject
-// (and s3:ListBucket for a 404 rather than a 403); only the admin
-// function, which settles on demand, asks.
-func (a *Archive) Holds(ctx context.Context, saleID string) (bool, error) {
+// Holds reports whether the sale's report.json is the version with this
+// fingerprint: Publish writes the JSON last, so it stands for the whole
+// version. A HEAD needs s3:GetObject (and s3:ListBucket for a 404 rather
+// than a 403); only the admin function, which settles on demand, asks.
+func (a *Archive) Holds(ctx context.Context, saleID, fingerprint string) (bool, error) {
 	key := Key(saleID, flashsale.FormatJSON)
-	_, err := a.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.bucket), Key: aws.String(key)})
+	out, err := a.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(a.bucket), Key: aws.String(key)})
 	var notFound *types.NotFound
 	var noKey *types.NoSuchKey
 	switch {
 	case err == nil:
-		return true, nil
+		return out.Metadata[MetaFingerprint] == fingerprint, nil
 	case errors.As(err, &notFound) || errors.As(err, &noKey):
 		return false, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/xuri/excelize/v2"
 
 	"flashsale/shared/awsclient"
 	"flashsale/shared/flashsale"
@@ -85,11 +87,11 @@ func TestPublishOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, want := readAll(t, f), render(t, format, r)
-			if !bytes.Equal(got, want) {
+			if !sameFile(t, format, got, want) {
 				t.Errorf("body %q, want %q", got, want)
 			}
-			if f.Size != int64(len(want)) {
-				t.Errorf("size %d, want %d", f.Size, len(want))
+			if f.Size != int64(len(got)) {
+				t.Errorf("size %d, want %d", f.Size, len(got))
 			}
 			if f.ContentType != reportfmt.ContentType(format) {
 				t.Errorf("content type %q, want %q", f.ContentType, reportfmt.ContentType(format))
@@ -130,7 +132,7 @@ func TestPublish_KeepsVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := readAll(t, f), render(t, format, second); !bytes.Equal(got, want) {
+		if got, want := readAll(t, f), render(t, format, second); !sameFile(t, format, got, want) {
 			t.Errorf("%s: got %q, want the second version %q", format, got, want)
 		}
 		key := s3reports.Key(first.SaleID, format)
@@ -223,23 +225,55 @@ func TestLink(t *testing.T) {
 func TestHolds(t *testing.T) {
 	a, c, bucket := archive(t)
 	ctx := context.Background()
-	if holds, err := a.Holds(ctx, "spring-1"); err != nil || holds {
+	r := sample("2026-12-01T11:00:00Z")
+	fp := r.Fingerprint()
+	if holds, err := a.Holds(ctx, "spring-1", fp); err != nil || holds {
 		t.Fatalf("Holds before any publish = %v, %v; want false, nil", holds, err)
 	}
-	if err := a.Publish(ctx, sample("2026-12-01T11:00:00Z")); err != nil {
+	if err := a.Publish(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if holds, err := a.Holds(ctx, "spring-1"); err != nil || !holds {
+	if holds, err := a.Holds(ctx, "spring-1", fp); err != nil || !holds {
 		t.Fatalf("Holds after a publish = %v, %v; want true, nil", holds, err)
 	}
-	if holds, _ := a.Holds(ctx, "other-sale"); holds {
+	if holds, err := a.Holds(ctx, "spring-1", "another version"); err != nil || holds {
+		t.Errorf("Holds(another fingerprint) = %v, %v; want false, nil", holds, err)
+	}
+	if holds, _ := a.Holds(ctx, "other-sale", fp); holds {
 		t.Errorf("Holds(other-sale) = true, want false")
 	}
 	// Without its JSON (written last) a version is not whole.
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(s3reports.Key("spring-1", flashsale.FormatJSON))}); err != nil {
 		t.Fatal(err)
 	}
-	if holds, err := a.Holds(ctx, "spring-1"); err != nil || holds {
+	if holds, err := a.Holds(ctx, "spring-1", fp); err != nil || holds {
 		t.Errorf("Holds without report.json = %v, %v; want false, nil", holds, err)
 	}
+}
+
+// sameFile compares two renders of a report: byte for byte, but a
+// workbook by its cells, since excelize writes its zip's parts in no fixed
+// order.
+func sameFile(t *testing.T, format string, got, want []byte) bool {
+	t.Helper()
+	if format != flashsale.FormatXLSX {
+		return bytes.Equal(got, want)
+	}
+	cells := func(b []byte) map[string][][]string {
+		f, err := excelize.OpenReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("open workbook: %v", err)
+		}
+		defer f.Close()
+		out := map[string][][]string{}
+		for _, sheet := range f.GetSheetList() {
+			rows, err := f.GetRows(sheet, excelize.Options{RawCellValue: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[sheet] = rows
+		}
+		return out
+	}
+	return reflect.DeepEqual(cells(got), cells(want))
 }

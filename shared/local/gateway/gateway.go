@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -405,7 +406,7 @@ func (g *Gateway) invoke(ctx context.Context, w http.ResponseWriter, rt *route, 
 			slog.String("function", rt.Function), slog.String("requestId", reqID), slog.Any("err", err))
 		return g.fail(w, reqID, errLambda)
 	}
-	return g.write(w, reqID, resp)
+	return g.write(w, reqID, resp, headerOf(req, "Accept"))
 }
 
 // deadlineCtx is a handler's context: it reports the function's deadline
@@ -512,9 +513,12 @@ func sourceIP(remoteAddr string) string {
 
 // write sends a handler's proxy response. Multi-value headers come first and
 // single-value ones fill in names the former lack, as API Gateway merges them.
-func (g *Gateway) write(w http.ResponseWriter, reqID string, resp events.APIGatewayProxyResponse) int {
+// A base64 body becomes bytes only when the request's Accept names a binary
+// media type first (apispec.DecodesBinary), as API Gateway does; otherwise
+// the client gets the base64 text, as it would deployed.
+func (g *Gateway) write(w http.ResponseWriter, reqID string, resp events.APIGatewayProxyResponse, accept string) int {
 	body := []byte(resp.Body)
-	if resp.IsBase64Encoded {
+	if resp.IsBase64Encoded && apispec.DecodesBinary(accept) {
 		var err error
 		if body, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
 			g.log.Error("handler returned bad base64 body", "requestId", reqID, "err", err)
@@ -672,4 +676,14 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // is done, as Gateway.Serve does.
 func (g *Gate) Serve(ctx context.Context, ln net.Listener) error {
 	return serve(ctx, newServer(ln.Addr().String(), g, g.log), ln)
+}
+
+// headerOf reads a request header by name, in any case.
+func headerOf(req events.APIGatewayProxyRequest, name string) string {
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
 }

@@ -523,6 +523,8 @@ func TestGateway_HandlerResponses(t *testing.T) {
 		{"no status", respond(events.APIGatewayProxyResponse{Body: "x"}, nil), 502, bodyLambdaError, nil},
 		{"bad base64", respond(events.APIGatewayProxyResponse{StatusCode: 200, Body: "!!", IsBase64Encoded: true}, nil), 502, bodyLambdaError, nil},
 		{"base64 body", respond(events.APIGatewayProxyResponse{StatusCode: 200, Body: "aGk=", IsBase64Encoded: true}, nil), 200, "hi", nil},
+		// Not asked for a binary type first: API Gateway passes the text on.
+		{"base64 body, Accept not binary", respond(events.APIGatewayProxyResponse{StatusCode: 200, Body: "aGk=", IsBase64Encoded: true}, nil), 200, "aGk=", nil},
 		{"headers", respond(events.APIGatewayProxyResponse{
 			StatusCode:        410,
 			Headers:           map[string]string{"content-type": "text/csv", "Retry-After": "1", "X-Both": "single"},
@@ -535,7 +537,11 @@ func TestGateway_HandlerResponses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, unlimited, func(c *Config) { c.Handlers[apispec.FunctionSaleInfo] = tc.handler })
-			status, body, hdr := e.do(t, "GET", "/sales/s1", nil)
+			accept := apispec.BinaryMediaTypes[0] + ", application/json"
+			if strings.Contains(tc.name, "Accept not binary") {
+				accept = "application/json, " + apispec.BinaryMediaTypes[0]
+			}
+			status, body, hdr := e.do(t, "GET", "/sales/s1", nil, "Accept", accept)
 			if status != tc.wantStatus || body != tc.wantBody {
 				t.Errorf("got %d %q, want %d %q", status, body, tc.wantStatus, tc.wantBody)
 			}

@@ -106,7 +106,7 @@ func TestGateway_OpenAPI_Violations(t *testing.T) {
 	e, c := checkedEnv(t, unlimited, h)
 	tok := e.token(t, "alice")
 	sale := `{"saleId":"s1","name":"S","priceCents":1,"currency":"USD","startsAt":"2026-12-01T10:00:00Z",` +
-		`"endsAt":"2026-12-01T11:00:00Z","status":"open","remaining":1,"admission":{"purchaseToken":true,"challenge":true}}`
+		`"endsAt":"2026-12-01T11:00:00Z","status":"open","remaining":1,"perUserLimit":1,"admission":{"purchaseToken":true,"challenge":true}}`
 	order := `{"orderId":"s1.o1","saleId":"s1","status":"reserved","quantity":1,"amountCents":1,"currency":"USD","expiresAt":"2026-12-01T10:10:00Z"}`
 	cases := []struct {
 		name    string
