@@ -179,6 +179,8 @@ func (s *stack) newOperations(d *data, fns *functions, a *api, prep *preparation
 	awscloudwatch.NewDashboard(s.st, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String(*s.st.StackName()),
 		Widgets: &[]*[]awscloudwatch.IWidget{
+			// First, what an operator watches during a sale (saleview.go).
+			new(s.saleDayWidgets()),
 			{
 				graph("API requests, 4xx, 5xx", stage.MetricCount(sum), stage.MetricClientError(sum), stage.MetricServerError(sum)),
 				graph("API latency p99", stage.MetricLatency(p99), stage.MetricIntegrationLatency(p99)),

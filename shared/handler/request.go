@@ -188,8 +188,9 @@ func wrap(log *slog.Logger, h func(context.Context, *slog.Logger, events.APIGate
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		resp, err := h(ctx, log, req)
 		if err != nil {
-			return Fail(ctx, log, req, err), nil
+			resp = Fail(ctx, log, req, err)
 		}
+		countAnswer(resp.StatusCode)
 		return resp, nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/flashsale"
+	"flashsale/shared/local/livestats"
 	"flashsale/shared/local/prepare"
 	"flashsale/shared/warmup"
 )
@@ -79,7 +80,8 @@ func (s *Stack) bindPreparation(ctx context.Context) error {
 			s.log.Warn("provisioned concurrency not reconciled at start; the next warm-up or cool-down will", "err", err)
 		}
 	}
-	s.control = &http.Server{Handler: prepare.NewControl(s.Schedules, s.Provisioned, s.cfg.Now), ReadHeaderTimeout: 10 * time.Second}
+	s.control = &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	s.control.Handler = s.controlHandler(prepare.NewControl(s.Schedules, s.Provisioned, s.cfg.Now))
 	ln := s.controlLn
 	go func() {
 		if err := s.control.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -87,6 +89,6 @@ func (s *Stack) bindPreparation(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("control port: the preparation schedules and provisioned concurrency", "url", s.ControlURL,
-		"schedules", s.ControlURL+"/schedules", "provisioned", s.ControlURL+"/provisioned")
+		"schedules", s.ControlURL+"/schedules", "provisioned", s.ControlURL+"/provisioned", "live view", s.ControlURL+livestats.Path)
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/gateway"
+	"flashsale/shared/local/livestats"
 	"flashsale/shared/local/poller"
 	"flashsale/shared/local/prepare"
 	"flashsale/shared/local/s3local"
@@ -142,6 +143,9 @@ type Stack struct {
 	// Outbox receives the reminders, in the state folder
 	// (prepare.OutboxFile).
 	Outbox *prepare.Outbox
+	// Stats counts the gateway's answers for the live view, which the
+	// control port serves at livestats.Path.
+	Stats *livestats.Collector
 	// AWS, DynamoDB and SQS are plain clients for the emulators, without
 	// Config's options (e.g. for raw measurements or cleanup).
 	AWS       aws.Config
@@ -342,6 +346,7 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	if s.Issuer, err = devauth.LoadOrCreate(c.StateDir); err != nil {
 		return err
 	}
+	s.Stats = s.newLiveStats()
 	// Settlement metrics (EMF JSON lines, what CloudWatch would ingest) go
 	// to a file, so the terminal stays readable.
 	path := filepath.Join(c.StateDir, "metrics.log")
@@ -378,7 +383,7 @@ func (s *Stack) buildApp(ctx context.Context) (err error) {
 	s.Gateway, err = gateway.New(gateway.Config{
 		Routes: apispec.Routes, Handlers: s.App.Handlers, Functions: apispec.Functions,
 		Verifier: s.Issuer.Verifier(), Limits: c.Limits, NoIPRateRule: c.NoIPRateRule, APIKeys: []string{s.Issuer.APIKey()},
-		Stage: c.Stage, Logger: s.log, LogRequests: c.LogRequests,
+		Stage: c.Stage, Logger: s.log, LogRequests: c.LogRequests, Observer: s.Stats,
 	})
 	if err != nil {
 		return fmt.Errorf("build gateway: %w", err)
@@ -400,6 +405,8 @@ func (s *Stack) startBackground() {
 	s.stopBG = cancel
 	s.reloadBans(ctx)
 	s.bg.Go(func() { onEveryTick(ctx, BanReloadEvery, s.reloadBans) })
+	// The live view's snapshots cost no store call, so they run always.
+	s.bg.Go(func() { onEveryTick(ctx, livestats.TickEvery, s.Stats.Tick) })
 	if s.cfg.NoBackground {
 		return
 	}

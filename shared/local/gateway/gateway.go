@@ -92,6 +92,19 @@ type Config struct {
 	// for throughput measurements, and tests whose fake handlers answer
 	// nothing like the API.
 	NoOpenAPICheck bool
+	// Observer hears of every answer; nil for none. The local stack's live
+	// view (livestats.Collector) counts through it.
+	Observer Observer
+}
+
+// Observer is told of every answer the gateway gives, after writing it, on
+// the request's goroutine: it must be cheap (the sold-out flood calls it
+// tens of thousands of times a second). route is the route's key ("POST
+// /sales/{saleId}/orders"), or "" for an answer given before routing (a
+// ban, the per-IP rule, an unknown route); saleID is the path's {saleId},
+// or "".
+type Observer interface {
+	Observe(route, saleID string, status int, latency time.Duration)
 }
 
 // Gateway is an http.Handler that behaves like the deployed REST API.
@@ -106,6 +119,7 @@ type Gateway struct {
 	log      *slog.Logger
 	logLevel slog.Level
 	now      func() time.Time
+	obs      Observer
 
 	idPrefix [8]byte
 	idSeq    atomic.Uint64
@@ -130,6 +144,7 @@ func New(cfg Config) (*Gateway, error) {
 		log:      cfg.Logger,
 		logLevel: slog.LevelDebug,
 		now:      cfg.Now,
+		obs:      cfg.Observer,
 	}
 	if g.stageNm == "" {
 		g.stageNm = "local"
@@ -255,7 +270,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
 	reqID := g.requestID()
-	status := g.serve(w, r, start, reqID)
+	var seen matched
+	status := g.serve(w, r, start, reqID, &seen)
+	if g.obs != nil {
+		g.obs.Observe(seen.route, seen.saleID, status, g.now().Sub(start))
+	}
 	if g.log.Enabled(r.Context(), g.logLevel) {
 		g.log.LogAttrs(r.Context(), g.logLevel, "request",
 			slog.String("method", r.Method),
@@ -266,7 +285,10 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, reqID string) int {
+// matched is what serve learnt of a request's route, for the Observer.
+type matched struct{ route, saleID string }
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, reqID string, seen *matched) int {
 	// WAF evaluates a request before API Gateway sees it: unknown routes
 	// count, and a refused request spends no throttle token. Rule 0, the
 	// bans, comes first, so banned requests do not count toward the rate.
@@ -280,6 +302,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, now time.Time, r
 	if !ok {
 		return g.fail(w, reqID, errMissingToken)
 	}
+	seen.route, seen.saleID = rt.key, params["saleId"]
 	if !allow(g.stage, now) || !allow(rt.throttle, now) {
 		return g.fail(w, reqID, errThrottled)
 	}

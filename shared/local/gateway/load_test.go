@@ -19,6 +19,7 @@ import (
 
 	"flashsale/shared/apispec"
 	"flashsale/shared/local/devauth"
+	"flashsale/shared/local/livestats"
 )
 
 // TestLoad_SoldOutVsBare compares the gateway's rejection path (cached token,
@@ -58,6 +59,9 @@ func TestLoad_SoldOutVsBare(t *testing.T) {
 		// A throughput measurement: checking each exchange against the
 		// OpenAPI document would measure the check.
 		NoOpenAPICheck: true,
+		// The dev stack's live view counts every answer: its cost is in
+		// the ratio too.
+		Observer: livestats.New(nil, livestats.Gauges{}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,8 @@ type segment struct {
 // route is one served method of a resource.
 type route struct {
 	apispec.Route
+	// key is Route.Key(), built once: the Observer gets it per request.
+	key     string
 	handler Handler
 	// throttle is the route's method throttle (Limits.MethodThrottle), nil
 	// for none.
@@ -68,6 +70,7 @@ func newRouter(routes []apispec.Route, handlers map[string]Handler, functions []
 		}
 		rt := &route{
 			Route:    spec,
+			key:      string(spec.Key()),
 			handler:  h,
 			resource: res,
 		}
