@@ -22,6 +22,7 @@ type SettleStats struct {
 	UnitsExpired  int64 // units expired by this run
 	LeaksRepaired int64 // units this run returned from leaks
 	Unbalanced    bool
+	Remaining     int64 // units on sale after the run (the report's available)
 }
 
 // Metrics receives each run's stats (CloudWatch EMF in Lambda).
@@ -214,6 +215,7 @@ func (s *Service) settle(ctx context.Context, saleID, owner string, onDemand boo
 	}
 	s.forget(saleID)
 	stats.UnitsSold, stats.Unbalanced = report.Units.Paid-report.previousPaid, !report.Balanced
+	stats.Remaining = report.Units.Available
 	if s.metrics != nil {
 		s.metrics.Settled(ctx, stats)
 	}

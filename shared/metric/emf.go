@@ -27,7 +27,9 @@ var _ flashsale.Metrics = (*EMF)(nil)
 // logs its own failures to log.
 func NewEMF(w io.Writer, log *slog.Logger) *EMF { return &EMF{w: w, log: log} }
 
-// Settled writes one EMF line for a settlement run.
+// Settled writes one EMF line for a settlement run: the run's counts by
+// Service, and the sale's remaining stock by SaleId (the dashboard's
+// remaining-stock widget, which reserve feeds during the burst).
 func (m *EMF) Settled(ctx context.Context, st flashsale.SettleStats) {
 	unbalanced := 0
 	if st.Unbalanced {
@@ -42,9 +44,15 @@ func (m *EMF) Settled(ctx context.Context, st flashsale.SettleStats) {
 				"Dimensions": [][]string{{DimensionService}},
 				"Metrics": []map[string]string{count(UnitsSold), count(UnitsExpired),
 					count(LeaksRepaired), count(Unbalanced)},
+			}, {
+				"Namespace":  Namespace,
+				"Dimensions": [][]string{{DimensionSaleID}},
+				"Metrics":    []map[string]string{count(RemainingStock)},
 			}},
 		},
 		DimensionService: ServiceSettlement,
+		DimensionSaleID:  st.SaleID,
+		RemainingStock:   st.Remaining,
 		"saleId":         st.SaleID,
 		UnitsSold:        st.UnitsSold,
 		UnitsExpired:     st.UnitsExpired,
