@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
@@ -45,8 +46,14 @@ func TestSettlementFunction_ExpiresAbortsAndRepairs(t *testing.T) {
 	if err := h.app.Settlement(ctx, events.EventBridgeEvent{}); err != nil {
 		t.Fatalf("settlement: %v", err)
 	}
-	rep, err := h.app.Service.LatestReport(ctx, sale)
+	// The whole report, lines included, is the archive's file.
+	f, err := h.app.Service.ReportFile(ctx, sale, flashsale.FormatJSON)
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Body.Close()
+	var rep flashsale.Report
+	if err := json.NewDecoder(f.Body).Decode(&rep); err != nil {
 		t.Fatal(err)
 	}
 	if !rep.Balanced || rep.Units.Expired != 1 || rep.Units.Reserved != 0 {
