@@ -15,8 +15,8 @@ import (
 // (shared/local/livestats) shows, from what CloudWatch has.
 //
 //   - Remaining stock per sale: RemainingStock by SaleId, EMF from the
-//     reserve function (at most once a second per container and sale) and
-//     from settlement. The sales are not known at synth time, so a SEARCH
+//     sale-info function (at most once a second per container and sale,
+//     from the figure it answered) and from settlement. The sales are not known at synth time, so a SEARCH
 //     expression draws one line per SaleId.
 //   - Answers by class: API Gateway's 4XXError does not tell 429 from 410.
 //     The 410s and the handlers' other 4xx and 5xx are EMF from the
@@ -55,8 +55,11 @@ func (s *stack) saleDayWidgets() []awscloudwatch.IWidget {
 		panic(fmt.Sprintf("infra: no access log group %q for the 429 metric filter", apiAccessLogID))
 	}
 	awslogs.NewMetricFilter(s.st, jsii.String("Api429Filter"), &awslogs.MetricFilterProps{
-		LogGroup:        logs,
-		FilterPattern:   awslogs.FilterPattern_NumberValue(jsii.String("$.status"), jsii.String("="), jsii.Number(429)),
+		LogGroup: logs,
+		// The access log writes "status":"$context.status", a JSON string,
+		// so the filter compares strings; a numeric { $.status = 429 }
+		// would not match "429".
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.status"), jsii.String("="), jsii.String("429")),
 		MetricNamespace: jsii.String(metric.Namespace),
 		MetricName:      jsii.String(metric.Throttled),
 		MetricValue:     jsii.String("1"),

@@ -62,7 +62,7 @@ func TestDashboard_SaleDay(t *testing.T) {
 func TestMetricFilter_429FromTheAccessLog(t *testing.T) {
 	eachStack(t, func(t *testing.T, b *built) {
 		filters := mustFind(t, b, "AWS::Logs::MetricFilter", map[string]any{
-			"FilterPattern": "{ $.status = 429 }",
+			"FilterPattern": `{ $.status = "429" }`,
 			"MetricTransformations": []any{map[string]any{
 				"MetricName": metric.Throttled, "MetricNamespace": metric.Namespace, "MetricValue": "1",
 			}},

@@ -146,8 +146,11 @@ func bodyHas(want string) func(any, string) error {
 func answerHas(want string) func(any, string) error {
 	return func(answer any, _ string) error {
 		b, err := json.Marshal(answer)
-		if err != nil || !strings.Contains(string(b), want) {
-			return fmt.Errorf("answer %s (%v) lacks %s", b, err, want)
+		if err != nil {
+			return fmt.Errorf("encode answer: %w", err)
+		}
+		if !strings.Contains(string(b), want) {
+			return fmt.Errorf("answer %s lacks %s", b, want)
 		}
 		return nil
 	}

@@ -96,6 +96,13 @@ func runWatch(ctx context.Context, o watchOptions, out io.Writer) error {
 		if err := writeWatch(out, st, o.sales); err != nil {
 			return err
 		}
+		if n == 1 {
+			// A typo in --sale should not watch nothing for ever, or pass
+			// a script's --once.
+			if missing := unknownSales(st, o.sales); len(missing) > 0 && len(missing) == len(o.sales) {
+				return fmt.Errorf("no sale %s on this stack", strings.Join(missing, ", "))
+			}
+		}
 		if o.count > 0 && n >= o.count {
 			return nil
 		}
@@ -105,6 +112,17 @@ func runWatch(ctx context.Context, o watchOptions, out io.Writer) error {
 		case <-t.C:
 		}
 	}
+}
+
+// unknownSales lists the sales asked for that the stack does not know.
+func unknownSales(st livestats.Stats, asked []string) []string {
+	var out []string
+	for _, s := range st.Sales {
+		if slices.Contains(asked, s.SaleID) && strings.Contains(s.Error, "not found") {
+			out = append(out, s.SaleID)
+		}
+	}
+	return out
 }
 
 // writeWatch prints one frame: a line of totals, then per sale its

@@ -60,6 +60,12 @@ func TestWatch_Once(t *testing.T) {
 	if err != nil || strings.Count(out, "orders queue") != 2 {
 		t.Errorf("watch --count 2 = %v\n%s\nwant two frames", err, out)
 	}
+
+	// A sale the stack does not know is an error, not an empty watch.
+	out, err = runCmd(t, newWatchCmd(), "--once", "--sale", "no-such-sale", "--state", cfg.StateDir)
+	if err == nil || !strings.Contains(err.Error(), "no sale no-such-sale on this stack") {
+		t.Errorf("watch --sale no-such-sale = %v\n%s\nwant an error naming it", err, out)
+	}
 }
 
 func TestWatch_Errors(t *testing.T) {

@@ -1,10 +1,8 @@
 package handler
 
 import (
-	"context"
 	"os"
 
-	"flashsale/shared/flashsale"
 	"flashsale/shared/metric"
 )
 
@@ -32,14 +30,13 @@ func countAnswer(status int) {
 }
 
 // reportStock writes a sale's remaining stock when its last line is a
-// second old: one read through the service's sale cache (GET
-// /sales/{id}'s, itself fresh for about a second) per second per container
-// and sale, never one per request.
-func reportStock(ctx context.Context, svc *flashsale.Service, saleID string) {
+// second old, from the figure GET /sales/{id} has just answered (apps poll
+// it during a sale): no read of its own. Reserve does not report: any read
+// there would land on the shards every purchase writes, and sold-out
+// answers must make no store call. Settlement reports after each run.
+func reportStock(saleID string, remaining int64) {
 	if answers == nil || !answers.StockDue(saleID) {
 		return
 	}
-	if v, err := svc.GetSale(ctx, saleID); err == nil {
-		answers.Stock(saleID, v.Remaining)
-	}
+	answers.Stock(saleID, remaining)
 }

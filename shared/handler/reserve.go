@@ -72,7 +72,6 @@ func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 			return events.APIGatewayProxyResponse{}, err
 		}
 		res, err := svc.Reserve(ctx, flashsale.ReserveRequest{SaleID: saleID, UserID: caller.UserID, Key: key, Quantity: qty})
-		reportStock(ctx, svc, saleID) // the dashboard's remaining stock, at most once a second
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}

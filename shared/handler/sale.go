@@ -66,6 +66,7 @@ func NewSaleInfo(svc *flashsale.Service, log *slog.Logger) Func {
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
+		reportStock(v.ID, v.Remaining) // the dashboard's remaining stock, at most once a second
 		return JSON(http.StatusOK, saleView(v)), nil
 	})
 }

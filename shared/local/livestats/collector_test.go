@@ -2,9 +2,11 @@ package livestats
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,4 +253,16 @@ func BenchmarkObserve(b *testing.B) {
 			c.Observe(reserve, "s1", 410, time.Millisecond)
 		}
 	})
+}
+
+// TestStats_NoSalesIsAnEmptyList: the page iterates "sales", so a stack
+// with no traffic and no sale must send [] rather than null.
+func TestStats_NoSalesIsAnEmptyList(t *testing.T) {
+	b, err := json.Marshal(New(nil, Gauges{}).Stats(t.Context()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"sales":[]`) {
+		t.Errorf("stats = %s, want \"sales\":[]", b)
+	}
 }

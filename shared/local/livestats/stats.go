@@ -148,6 +148,7 @@ func (c *Collector) Stats(ctx context.Context, want ...string) Stats {
 		ids[id] = true
 	}
 	delete(ids, NoSale)
+	st.Sales = []Sale{} // "sales":[] rather than null, for the page
 	for id := range ids {
 		s := figures(id, now.sales[id], base.sales[id], st.WindowSeconds)
 		if sg, ok := g.sales[id]; ok {
