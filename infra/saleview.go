@@ -16,7 +16,8 @@ import (
 //
 //   - Remaining stock per sale: RemainingStock by SaleId, EMF from the
 //     sale-info function (at most once a second per container and sale,
-//     from the figure it answered) and from settlement. The sales are not known at synth time, so a SEARCH
+//     from the figure it answered), reserve (the 0 of a sell-out) and
+//     settlement. The sales are not known at synth time, so a SEARCH
 //     expression draws one line per SaleId.
 //   - Answers by class: API Gateway's 4XXError does not tell 429 from 410.
 //     The 410s and the handlers' other 4xx and 5xx are EMF from the

@@ -31,9 +31,10 @@ func countAnswer(status int) {
 
 // reportStock writes a sale's remaining stock when its last line is a
 // second old, from the figure GET /sales/{id} has just answered (apps poll
-// it during a sale): no read of its own. Reserve does not report: any read
-// there would land on the shards every purchase writes, and sold-out
-// answers must make no store call. Settlement reports after each run.
+// it during a sale): no read of its own. Reserve reports only the 0 of a
+// sell-out: any read there would land on the shards every purchase writes,
+// and sold-out answers must make no store call. Settlement reports after
+// each run.
 func reportStock(saleID string, remaining int64) {
 	if answers == nil || !answers.StockDue(saleID) {
 		return

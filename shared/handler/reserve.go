@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -72,6 +73,10 @@ func NewReserve(svc *flashsale.Service, log *slog.Logger) Func {
 			return events.APIGatewayProxyResponse{}, err
 		}
 		res, err := svc.Reserve(ctx, flashsale.ReserveRequest{SaleID: saleID, UserID: caller.UserID, Key: key, Quantity: qty})
+		if errors.Is(err, flashsale.ErrSoldOut) {
+			// The one remaining-stock figure reserve knows without a read.
+			reportStock(saleID, 0)
+		}
 		if err != nil {
 			return events.APIGatewayProxyResponse{}, err
 		}
