@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"flashsale/shared/flashsale"
-	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
 	"flashsale/shared/local/testenv"
 )
@@ -28,7 +26,7 @@ func TestWatch_Once(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, want := range []int{http.StatusAccepted, http.StatusGone, http.StatusGone} {
-		if got := watchOrder(t, st, "w-1", string(rune('a'+i))); got != want {
+		if got, _ := testenv.Order(t, st, "w-1", string(rune('a'+i)), "watch-1"); got != want {
 			t.Fatalf("buyer %d got %d, want %d", i, got, want)
 		}
 	}
@@ -102,28 +100,4 @@ func TestWatch_Errors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// watchOrder buys one unit through the gateway and returns the status.
-func watchOrder(tb testing.TB, st *devstack.Stack, sale, user string) int {
-	tb.Helper()
-	token, err := st.Issuer.Token(devauth.TokenRequest{UserID: user})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, st.URL+"/sales/"+sale+"/orders", strings.NewReader(`{"quantity":1}`))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("X-Api-Key", st.Issuer.APIKey())
-	req.Header.Set("Idempotency-Key", "watch-1")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }

@@ -3,7 +3,6 @@ package livestats_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,8 +13,6 @@ import (
 
 	"flashsale/shared/flashsale"
 	"flashsale/shared/local/browser"
-	"flashsale/shared/local/devauth"
-	"flashsale/shared/local/devstack"
 	"flashsale/shared/local/livestats"
 	"flashsale/shared/local/testenv"
 )
@@ -60,18 +57,18 @@ func TestDashboard_InChromium(t *testing.T) {
 	// live-1: 6 buyers get 202, 2 of them try again (409 limit_reached).
 	// live-2: 2 units for 4 buyers, so 2 × 202 and 2 × 410.
 	for i := range 6 {
-		if got, body := order(t, st, "live-1", fmt.Sprint("u", i), "k1"); got != http.StatusAccepted {
+		if got, body := testenv.Order(t, st, "live-1", fmt.Sprint("u", i), "k1"); got != http.StatusAccepted {
 			t.Fatalf("buyer %d on live-1 got %d %s, want 202", i, got, body)
 		}
 	}
 	for i := range 2 {
-		if got, body := order(t, st, "live-1", fmt.Sprint("u", i), "k2"); got != http.StatusConflict {
+		if got, body := testenv.Order(t, st, "live-1", fmt.Sprint("u", i), "k2"); got != http.StatusConflict {
 			t.Fatalf("buyer %d again on live-1 got %d %s, want 409", i, got, body)
 		}
 	}
 	var answers []string
 	for i := range 4 {
-		got, body := order(t, st, "live-2", fmt.Sprint("u", i), "k3")
+		got, body := testenv.Order(t, st, "live-2", fmt.Sprint("u", i), "k3")
 		answers = append(answers, fmt.Sprint(got, " ", body))
 	}
 	if !strings.HasPrefix(answers[0], "202") || !strings.HasPrefix(answers[1], "202") || !strings.HasPrefix(answers[2], "410") || !strings.HasPrefix(answers[3], "410") {
@@ -137,28 +134,4 @@ func waitFor(tb testing.TB, tab *browser.Tab, expr, what string) {
 		body, _ := browser.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
 		tb.Fatalf("the page never showed %s within %v (%v); it shows:\n%s", what, settle, err, body)
 	}
-}
-
-// order places one purchase through the gateway and returns its answer.
-func order(tb testing.TB, st *devstack.Stack, sale, user, key string) (int, string) {
-	tb.Helper()
-	token, err := st.Issuer.Token(devauth.TokenRequest{UserID: user})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, st.URL+"/sales/"+sale+"/orders", strings.NewReader(`{"quantity":1}`))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("X-Api-Key", st.Issuer.APIKey())
-	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
 }

@@ -2,10 +2,14 @@ package testenv
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"flashsale/shared/local/devauth"
 	"flashsale/shared/local/devstack"
 	"flashsale/shared/local/gateway"
 )
@@ -68,4 +72,33 @@ func CheckOpenAPI(tb testing.TB, gw *gateway.Gateway) {
 			tb.Errorf("exchanges that break docs/openapi.yaml:\n%v", err)
 		}
 	})
+}
+
+// Order places one one-unit purchase through a stack's gateway as user,
+// with Idempotency-Key key, and returns the answer's status and body. For
+// sales without purchase tokens.
+func Order(tb testing.TB, st *devstack.Stack, sale, user, key string) (int, string) {
+	tb.Helper()
+	token, err := st.Issuer.Token(devauth.TokenRequest{UserID: user})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, st.URL+"/sales/"+sale+"/orders", strings.NewReader(`{"quantity":1}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Api-Key", st.Issuer.APIKey())
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
