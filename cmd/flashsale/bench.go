@@ -145,7 +145,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		}
 	}
 	b.step("bootstrap sizes and init times")
-	boots, err := bootstraps(ctx, root, tmp, b.st.Settings, o.runs)
+	boots, err := bootstraps(ctx, root, tmp, b.st, o.runs)
 	if err != nil {
 		return err
 	}
@@ -537,13 +537,18 @@ type bootstrapFigure struct {
 
 // bootstraps reads the size of each deployable (arm64) bootstrap and times
 // the init of the same function built for this machine.
-func bootstraps(ctx context.Context, root, tmp string, s awsclient.Settings, runs int) ([]bootstrapFigure, error) {
+func bootstraps(ctx context.Context, root, tmp string, st *devstack.Stack, runs int) ([]bootstrapFigure, error) {
 	var out []bootstrapFigure
 	entries, err := os.ReadDir(filepath.Join(root, "functions"))
 	if err != nil {
 		return nil, err
 	}
-	env := append(s.Environ(), "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local")
+	// Some functions refuse to start without their part of the stack
+	// (app.MustFromEnv), as they would in AWS: the purchase-token keys,
+	// the order writer's dead-letter queue.
+	env := append(st.Settings.Environ(), "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		awsclient.EnvAdmissionKeys+"="+string(st.Issuer.AdmissionKeys()),
+		awsclient.EnvOrdersDLQURL+"="+st.Resources.DLQURL)
 	for _, e := range entries {
 		f := bootstrapFigure{name: e.Name()}
 		if st, err := os.Stat(filepath.Join(root, "build", e.Name(), "bootstrap")); err == nil {
